@@ -1,0 +1,63 @@
+"""The MFA portal: one WSGI app whose parts are chosen by role.
+
+``create_app(config=None)``: configuration → logging → core services (or the SOAP
+backend on a frontend) → blueprints by role → error handlers. Importing this module
+builds nothing and reads no environment.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+
+from . import config as config_module
+from .config import ROOT
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    settings = config_module.load(config)
+    app = Flask(
+        "portal",
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+        instance_path=settings["INSTANCE_PATH"],
+    )
+    app.config.update(settings)
+    secure_cookies = bool(settings["SSL_REQUIRED"]) or settings["BASE_URL"].startswith("https")
+    app.config.update(
+        MAX_CONTENT_LENGTH=settings["MAX_REQUEST_BYTES"],
+        SESSION_COOKIE_SECURE=secure_cookies,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_NAME="__Host-portal" if secure_cookies else "portal",
+        PREFERRED_URL_SCHEME="https" if settings["BASE_URL"].startswith("https") else "http",
+    )
+
+    from . import cli, errors, security, weblog
+
+    weblog.configure_logging(settings["LOG_LEVEL"])
+    weblog.init_app(app)
+    security.init_app(app)
+    errors.init_app(app)
+    _init_core(app)
+    _register_blueprints(app)
+    cli.init_app(app)
+    return app
+
+
+def _init_core(app: Flask) -> None:
+    from .extensions import SERVICES
+
+    if app.config["ROLE"] == "frontend":
+        return
+    from .core.services import build_services
+
+    services = app.config.get("SERVICES_OVERRIDE") or build_services(config_module.core_config(app.config))
+    app.extensions[SERVICES] = services
+
+
+def _register_blueprints(app: Flask) -> None:
+    from .health import bp as health_bp
+
+    app.register_blueprint(health_bp)

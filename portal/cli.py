@@ -1,0 +1,135 @@
+"""``flask --app wsgi <command>``: set-up and operations from the shell."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from flask import Flask, current_app
+
+from .core.audit import Actor
+from .core.errors import PortalError
+from .core.importer import count_rows, import_users
+from .core.migrate import upgrade
+from .core.users import UserFields
+from .extensions import services
+
+CLI = Actor("cli")
+
+
+def _fail(exc: PortalError) -> None:
+    raise click.ClickException(exc.message) from exc
+
+
+def init_app(app: Flask) -> None:
+    @app.cli.command("db-upgrade")
+    def db_upgrade() -> None:
+        """Create or upgrade the database schema (Alembic migrations)."""
+        upgrade(current_app.config["DATABASE_URL"])
+        click.echo("Database is at the newest schema.")
+
+    @app.cli.command("setup")
+    def setup() -> None:
+        """Upgrade the schema and create the first staff account if there is none (printed once)."""
+        upgrade(current_app.config["DATABASE_URL"])
+        created = services().accounts.bootstrap(current_app.config["ADMIN_USERNAME"],
+                                                current_app.config["ADMIN_PASSWORD"])
+        if created is None:
+            click.echo("Database ready; staff accounts already exist.")
+            return
+        username, generated = created
+        click.echo(f"First staff account created: {username} (administrator, member of "
+                   f"{current_app.config['ADMINS_GROUP']!r}).")
+        if generated:
+            click.echo("")
+            click.echo(f"    username: {username}")
+            click.echo(f"    one-time password: {generated}")
+            click.echo("")
+            click.echo("This password is shown once and must be changed at the first sign-in.")
+
+    @app.cli.command("create-staff")
+    @click.argument("username")
+    @click.option("--role", type=click.Choice(["administrator", "helpdesk", "service"]), default="helpdesk")
+    @click.option("--right", "rights", multiple=True, help="A helpdesk right (repeat).")
+    @click.option("--group", "groups", multiple=True, help="A group, e.g. 'MFA Admins' for SDK access.")
+    @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+    def create_staff(username: str, role: str, rights: tuple[str, ...], groups: tuple[str, ...],
+                     password: str) -> None:
+        """Create a staff account, or a service account for the SDK (--role service)."""
+        kind = "service" if role == "service" else "staff"
+        try:
+            p = services().accounts.create(CLI, username, password, kind=kind, role=role, rights=rights,
+                                           groups=groups)
+        except PortalError as exc:
+            _fail(exc)
+        click.echo(f"Created {p.kind} account {p.username} ({p.role}).")
+
+    @app.cli.command("create-user")
+    @click.argument("username")
+    @click.option("--display-name")
+    @click.option("--email")
+    @click.option("--phone", help="International format, e.g. +44 20 7946 0000")
+    @click.option("--password", help="Local directory password (prompted when --ask-password).")
+    @click.option("--ask-password", is_flag=True)
+    def create_user(username: str, display_name: str | None, email: str | None, phone: str | None,
+                    password: str | None, ask_password: bool) -> None:
+        """Create an end user in the local directory."""
+        if ask_password:
+            password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+        try:
+            u = services().users.create(CLI, username, UserFields(display_name=display_name, email=email,
+                                                                  phone=phone), password=password)
+        except PortalError as exc:
+            _fail(exc)
+        click.echo(f"Created user {u.username}.")
+
+    @app.cli.command("import-users")
+    @click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+    def import_users_command(csv_file: Path) -> None:
+        """Import users from CSV (header: username, display_name, email, phone, ...).
+
+        Rejected rows are listed with their line number and reason; valid rows are kept.
+        """
+        text = csv_file.read_text(encoding="utf-8-sig")
+        with click.progressbar(length=count_rows(text), label="Importing users", file=sys.stderr) as bar:
+            report = import_users(services().users, CLI, text.splitlines(keepends=True),
+                                  on_row=lambda: bar.update(1))
+        click.echo(f"Imported {report.created} user(s); rejected {len(report.rejected)}.")
+        for line, reason in report.rejected:
+            click.echo(f"  line {line}: {reason}")
+        if report.rejected:
+            sys.exit(1)
+
+    @app.cli.command("verify-audit")
+    def verify_audit() -> None:
+        """Check the audit log's HMAC chain; name the first broken entry."""
+        s = services()
+        result = s.audit.verify(s.db)
+        if result.ok:
+            click.echo(f"Audit chain intact: {result.checked} entries.")
+            return
+        click.echo(f"Audit chain BROKEN at entry {result.first_broken_seq}: {result.reason} "
+                   f"({result.checked} entries verified before it).")
+        sys.exit(2)
+
+    @app.cli.command("settings")
+    @click.argument("assignments", nargs=-1)
+    def settings_command(assignments: tuple[str, ...]) -> None:
+        """Show the portal settings, or change them: settings key=value ..."""
+        from .core.settings import BY_KEY
+
+        svc = services().settings
+        if assignments:
+            changes = {}
+            for item in assignments:
+                key, sep, value = item.partition("=")
+                if not sep:
+                    raise click.BadParameter(f"{item!r} is not key=value")
+                changes[key.strip()] = value
+            try:
+                svc.update(CLI, changes)
+            except PortalError as exc:
+                _fail(exc)
+        for key, value in svc.get().items():
+            click.echo(f"{key} = {value!r}    # {BY_KEY[key].name}")

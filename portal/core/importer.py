@@ -1,0 +1,59 @@
+"""Import users from CSV: every rejected row is reported with its line number and reason;
+valid rows are kept (each row is its own transaction)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from .audit import Actor
+from .errors import PortalError
+from .users import UserFields, UserService
+
+COLUMNS = ("username", "display_name", "email", "phone", "phone_extension", "backup_phone",
+           "backup_extension", "language", "method", "mode")
+
+
+@dataclass
+class ImportReport:
+    created: int = 0
+    rejected: list[tuple[int, str]] = field(default_factory=list)  # (line number, reason)
+
+
+def import_users(
+    users: UserService,
+    actor: Actor,
+    lines: Iterable[str],
+    *,
+    on_row: Callable[[], None] | None = None,
+) -> ImportReport:
+    report = ImportReport()
+    reader = csv.DictReader(lines)
+    if reader.fieldnames is None or "username" not in [f.strip().lower() for f in reader.fieldnames]:
+        report.rejected.append((1, "the header row must name a 'username' column"))
+        return report
+    unknown = [f for f in reader.fieldnames if f.strip().lower() not in COLUMNS and f.strip().lower() != "password"]
+    if unknown:
+        report.rejected.append((1, "unknown column(s): " + ", ".join(unknown)))
+        return report
+    for row in reader:
+        line = reader.line_num
+        clean = {(k or "").strip().lower(): (v or "").strip() for k, v in row.items() if k is not None}
+        if None in row:
+            report.rejected.append((line, "more fields than columns"))
+        else:
+            try:
+                fields = UserFields(**{k: (clean.get(k) or None) for k in COLUMNS if k != "username"})
+                users.create(actor, clean.get("username", ""), fields, password=clean.get("password") or None)
+                report.created += 1
+            except PortalError as exc:
+                report.rejected.append((line, exc.message))
+        if on_row:
+            on_row()
+    return report
+
+
+def count_rows(text: str) -> int:
+    return max(0, sum(1 for _ in csv.reader(io.StringIO(text))) - 1)

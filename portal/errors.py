@@ -1,0 +1,46 @@
+"""Error handlers, registered once. Nothing sensitive leaves: unknown errors give a 500
+with a correlation id that matches the one logged with the traceback."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response, g, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from .core.errors import PortalError, Throttled
+
+log = logging.getLogger("portal.errors")
+
+
+def _wants_json() -> bool:
+    best = request.accept_mimetypes.best_match(["application/json", "text/html"])
+    return request.is_json or best == "application/json"
+
+
+def init_app(app: Flask) -> None:
+    @app.errorhandler(PortalError)
+    def _portal_error(exc: PortalError) -> tuple[Response, int]:
+        body = {"error": {"code": exc.code, "message": exc.message}}
+        field = getattr(exc, "field", None)
+        if field:
+            body["error"]["field"] = field
+        resp = jsonify(body)
+        if isinstance(exc, Throttled):
+            resp.headers["Retry-After"] = str(exc.retry_after)
+        return resp, exc.http_status
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException) -> Response:
+        if _wants_json():
+            resp = jsonify({"error": {"code": exc.name.replace(" ", ""), "message": exc.description}})
+            resp.status_code = exc.code or 500
+            return resp
+        return exc.get_response()  # type: ignore[return-value]
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> tuple[Response, int]:
+        rid = g.get("correlation_id", "-")
+        log.exception("unhandled error rid=%s", rid)
+        return jsonify({"error": {"code": "ServerError",
+                                  "message": f"An internal error occurred (reference {rid})."}}), 500

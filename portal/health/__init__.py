@@ -1,0 +1,27 @@
+"""``/healthz``: is the process up and its database (or, on a frontend, its SDK) reachable."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, current_app, jsonify
+from flask.typing import ResponseReturnValue
+from sqlalchemy.exc import SQLAlchemyError
+
+from ..extensions import SERVICES
+
+bp = Blueprint("health", __name__)
+log = logging.getLogger("portal.health")
+
+
+@bp.get("/healthz")
+def healthz() -> ResponseReturnValue:
+    services = current_app.extensions.get(SERVICES)
+    if services is None:
+        return jsonify(status="ok", role=current_app.config["ROLE"])
+    try:
+        services.db.ping()
+    except SQLAlchemyError:
+        log.warning("health check: database unreachable")
+        return jsonify(status="error", database="unreachable"), 503
+    return jsonify(status="ok", role=current_app.config["ROLE"], database="ok")

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# `make test`: install what the tests need (apt and pip, idempotent), make sure the
+# local PostgreSQL and Redis answer, then run every test. Under CI nothing is skipped.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/venv.sh test
+scripts/services.sh
+mkdir -p test-output
+exec .venv/bin/python -m pytest "$@"
