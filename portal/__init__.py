@@ -47,17 +47,31 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
 
 def _init_core(app: Flask) -> None:
-    from .extensions import SERVICES
+    """The core in this process (``all``, ``server``), or the SDK client (``frontend``)."""
+    from .core.audit import Actor
+    from .extensions import BACKEND, SERVICES
 
     if app.config["ROLE"] == "frontend":
+        from .sdk.soap_client import SoapBackend
+
+        soap_backend = SoapBackend(app.config["SDK_URL"], app.config["SDK_USERNAME"], app.config["SDK_PASSWORD"],
+                                   ca_file=app.config["SDK_CA_FILE"], timeout=app.config["SDK_TIMEOUT"])
+        app.extensions[BACKEND] = lambda _actor=None: soap_backend
         return
     from .core.services import build_services
+    from .sdk.local import LocalBackend
 
     services = app.config.get("SERVICES_OVERRIDE") or build_services(config_module.core_config(app.config))
     app.extensions[SERVICES] = services
+    app.extensions[BACKEND] = lambda actor=None: LocalBackend(services, actor or (lambda: Actor("system")))
 
 
 def _register_blueprints(app: Flask) -> None:
     from .health import bp as health_bp
 
     app.register_blueprint(health_bp)
+    role = app.config["ROLE"]
+    if role in ("all", "server"):
+        from .sdk.views import bp as sdk_bp
+
+        app.register_blueprint(sdk_bp)

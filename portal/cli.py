@@ -12,8 +12,8 @@ from .core.audit import Actor
 from .core.errors import PortalError
 from .core.importer import count_rows, import_users
 from .core.migrate import upgrade
-from .core.users import UserFields
-from .extensions import services
+from .extensions import backend, services
+from .sdk.backend import UserSettingsInput
 
 CLI = Actor("cli")
 
@@ -70,19 +70,39 @@ def init_app(app: Flask) -> None:
     @click.option("--display-name")
     @click.option("--email")
     @click.option("--phone", help="International format, e.g. +44 20 7946 0000")
-    @click.option("--password", help="Local directory password (prompted when --ask-password).")
-    @click.option("--ask-password", is_flag=True)
+    @click.option("--ask-password", is_flag=True, help="Prompt for a local directory password.")
     def create_user(username: str, display_name: str | None, email: str | None, phone: str | None,
-                    password: str | None, ask_password: bool) -> None:
-        """Create an end user in the local directory."""
-        if ask_password:
-            password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+                    ask_password: bool) -> None:
+        """Create an end user (through the MfaBackend: on a frontend, over the SDK)."""
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True) if ask_password else None
         try:
-            u = services().users.create(CLI, username, UserFields(display_name=display_name, email=email,
-                                                                  phone=phone), password=password)
+            u = backend(lambda: CLI).create_user(
+                username, UserSettingsInput(display_name=display_name, email=email, phone=phone), password)
         except PortalError as exc:
             _fail(exc)
         click.echo(f"Created user {u.username}.")
+
+    @app.cli.command("user-info")
+    @click.argument("username")
+    def user_info(username: str) -> None:
+        """Show a user's settings (through the MfaBackend, like GetUserInfo)."""
+        try:
+            u = backend(lambda: CLI).get_user_info(username)
+        except PortalError as exc:
+            _fail(exc)
+        for key, value in vars(u).items():
+            if key not in ("oath_tokens", "devices"):
+                click.echo(f"{key}: {value}")
+        click.echo(f"oath_tokens: {len(u.oath_tokens)}, devices: {len(u.devices)}")
+
+    @app.cli.command("sdk-test")
+    def sdk_test() -> None:
+        """TestPfWsSdkConnection: on a frontend, checks the SDK URL, credentials and TLS."""
+        try:
+            info = backend(lambda: CLI).test_connection()
+        except PortalError as exc:
+            _fail(exc)
+        click.echo(f"{info.status}: {info.server_version}, server time {info.server_time:%Y-%m-%d %H:%M:%S} UTC")
 
     @app.cli.command("import-users")
     @click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))

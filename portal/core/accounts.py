@@ -8,7 +8,6 @@ account clears this process's memory at once and other processes' within ``ttl``
 
 from __future__ import annotations
 
-
 import hashlib
 import hmac
 import json

@@ -8,6 +8,7 @@ from . import validation as v
 from .accounts import AccountService
 from .activation import ActivationService
 from .audit import Actor, AuditLog
+from .authenticate import AuthenticationService
 from .authn import AuthRequestService
 from .clock import Clock, SystemClock
 from .config import CoreConfig
@@ -69,6 +70,7 @@ class Services:
     accounts: AccountService
     questions: SecurityQuestionService
     primary: PrimaryAuthService
+    authentication: AuthenticationService
 
     def close(self) -> None:
         self.db.dispose()
@@ -92,5 +94,6 @@ def build_services(cfg: CoreConfig, *, clock: Clock | None = None, throttle: Thr
                               derive_key(cfg.encryption_key, "portal:credential-cache:v1"))
     questions = SecurityQuestionService(db, audit, clock, hasher, settings)
     primary = PrimaryAuthService(db, audit, LocalDirectory(db, hasher), throttle)
+    authentication = AuthenticationService(db, audit, clock, users, oath, auth_requests)
     return Services(cfg, db, clock, audit, box, hasher, throttle, settings, users, oath, activation,
-                    auth_requests, accounts, questions, primary)
+                    auth_requests, accounts, questions, primary, authentication)

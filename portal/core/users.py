@@ -308,6 +308,12 @@ class UserService:
             self._audit.append(s, actor, "user.check_pin", u.username, outcome="success" if ok else "failure")
         return ok
 
+    def set_pin_change_required(self, actor: Actor, username: str, required: bool) -> None:
+        with self._db.write() as s:
+            u = load_user(s, v.username(username), for_update=True)
+            u.pin_change_required, u.updated_at = required, self._clock.now()
+            self._audit.append(s, actor, "user.pin_change_required", u.username, pin_change_required=required)
+
     def block(self, actor: Actor, username: str, reason: str, *, days: int | None = None) -> None:
         reason = v.text("reason", reason, max_len=256)
         now = self._clock.now()

@@ -1,0 +1,1 @@
+"""The Web Service SDK (``/PfWsSdk.asmx``) and the ``MfaBackend`` port with its two adapters."""

@@ -1,0 +1,170 @@
+"""The ``MfaBackend`` port: everything the user portal and the phone API may ask of the core.
+
+Two adapters pass one contract test suite: :class:`portal.sdk.local.LocalBackend`
+(in-process, core services) and :class:`portal.sdk.soap_client.SoapBackend` (zeep, the
+Web Service SDK over HTTPS). The frontend blueprints import this module, never the core;
+errors are the product's one hierarchy, re-exported here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Protocol
+from urllib.parse import urlencode
+
+from ..core.errors import (  # noqa: F401  (re-exported for the frontends)
+    BackendUnavailable,
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    PortalError,
+    RequestNotPending,
+    Throttled,
+    Unauthorized,
+    UserNotFound,
+)
+
+
+@dataclass(frozen=True)
+class OathTokenInfo:
+    id: int
+    kind: str
+    type: str
+    serial_number: str | None
+    verified: bool
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    id: str
+    name: str
+    platform: str
+    status: str
+    activated_at: dt.datetime
+    last_seen_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class UserSettings:
+    username: str
+    display_name: str | None
+    email: str | None
+    phone: str | None
+    phone_extension: str | None
+    backup_phone: str | None
+    backup_extension: str | None
+    language: str
+    method: str
+    mode: str
+    enabled: bool
+    blocked: bool
+    blocked_reason: str | None
+    blocked_until: dt.datetime | None
+    locked_until: dt.datetime | None
+    has_pin: bool
+    pin_change_required: bool
+    enrolled: bool
+    oath_token_serial_number: str | None
+    oath_tokens: tuple[OathTokenInfo, ...]
+    devices: tuple[DeviceInfo, ...]
+    created_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class UserSettingsInput:
+    """Changes to a user; ``None`` leaves a field alone, ``""`` clears it."""
+
+    display_name: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    phone_extension: str | None = None
+    backup_phone: str | None = None
+    backup_extension: str | None = None
+    language: str | None = None
+    method: str | None = None
+    mode: str | None = None
+    enabled: bool | None = None
+    pin: str | None = None
+    pin_change_required: bool | None = None
+    blocked: bool | None = None
+    blocked_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class UserPage:
+    total: int
+    page: int
+    page_size: int
+    users: tuple[UserSettings, ...]
+
+
+@dataclass(frozen=True)
+class AuthenticationResult:
+    transaction_id: str | None
+    status: str
+    authenticated: bool
+    reason: str | None
+    method: str
+    number_to_match: int | None
+    expires_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class OathCheck:
+    valid: bool
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class ActivationCode:
+    code: str
+    url: str
+    account_name: str
+    username: str
+    expires_at: dt.datetime
+
+    @property
+    def qr_payload(self) -> str:
+        return f"{self.url}?{urlencode({'code': self.code, 'account': self.account_name})}"
+
+
+@dataclass(frozen=True)
+class ConnectionInfo:
+    status: str
+    server_version: str
+    server_time: dt.datetime
+
+
+class MfaBackend(Protocol):
+    def test_connection(self) -> ConnectionInfo: ...
+
+    def create_user(self, username: str, settings: UserSettingsInput | None = None,
+                    password: str | None = None) -> UserSettings: ...
+
+    def get_user_info(self, username: str) -> UserSettings: ...
+
+    def update_user_settings(self, username: str, settings: UserSettingsInput) -> UserSettings: ...
+
+    def delete_user(self, username: str) -> None: ...
+
+    def find_users(self, pattern: str, page: int = 1, page_size: int = 50) -> UserPage: ...
+
+    def validate_primary_credentials(self, username: str, password: str, client_ip: str | None = None) -> bool: ...
+
+    def authenticate_user(self, username: str, *, otp: str | None = None, pin: str | None = None,
+                          application_name: str | None = None, client_ip: str | None = None,
+                          asynchronous: bool = False, timeout_seconds: int = 60,
+                          number_matching: bool = False) -> AuthenticationResult: ...
+
+    def get_authentication_status(self, transaction_id: str, wait_seconds: int = 0) -> AuthenticationResult: ...
+
+    def cancel_authentication(self, transaction_id: str) -> AuthenticationResult: ...
+
+    def validate_oath_code(self, username: str, code: str) -> OathCheck: ...
+
+    def generate_activation_code(self, username: str) -> ActivationCode: ...
+
+
+SERVER_VERSION = "mfa-portal 0.1.0"

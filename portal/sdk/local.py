@@ -1,0 +1,145 @@
+"""``LocalBackend``: the port served in-process by the core services."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ..core.audit import Actor
+from ..core.authenticate import AuthOutcome
+from ..core.errors import InvalidInput
+from ..core.services import Services
+from ..core.users import UserFields, UserInfo
+from .backend import (
+    SERVER_VERSION,
+    ActivationCode,
+    AuthenticationResult,
+    ConnectionInfo,
+    DeviceInfo,
+    OathCheck,
+    OathTokenInfo,
+    UserPage,
+    UserSettings,
+    UserSettingsInput,
+)
+
+
+def settings_of(u: UserInfo) -> UserSettings:
+    return UserSettings(
+        username=u.username, display_name=u.display_name, email=u.email, phone=u.phone,
+        phone_extension=u.phone_extension, backup_phone=u.backup_phone, backup_extension=u.backup_extension,
+        language=u.language, method=u.method, mode=u.mode, enabled=u.enabled, blocked=u.blocked,
+        blocked_reason=u.blocked_reason, blocked_until=u.blocked_until, locked_until=u.locked_until,
+        has_pin=u.has_pin, pin_change_required=u.pin_change_required, enrolled=u.enrolled,
+        oath_token_serial_number=u.oath_token_serial_number,
+        oath_tokens=tuple(OathTokenInfo(t.id, t.kind, t.otp_type, t.serial, t.verified) for t in u.tokens),
+        devices=tuple(DeviceInfo(d.id, d.name, d.platform, d.status, d.activated_at, d.last_seen_at)
+                      for d in u.devices),
+        created_at=u.created_at,
+    )
+
+
+def result_of(o: AuthOutcome) -> AuthenticationResult:
+    return AuthenticationResult(o.transaction_id, o.status, o.authenticated, o.reason, o.method,
+                                o.number_to_match, o.expires_at)
+
+
+class LocalBackend:
+    def __init__(self, services: Services, actor: Callable[[], Actor]) -> None:
+        self._s = services
+        self._actor = actor
+
+    def test_connection(self) -> ConnectionInfo:
+        self._s.db.ping()
+        return ConnectionInfo("OK", SERVER_VERSION, self._s.clock.now())
+
+    def create_user(self, username: str, settings: UserSettingsInput | None = None,
+                    password: str | None = None) -> UserSettings:
+        settings = settings or UserSettingsInput()
+        self._refuse_state_fields(settings)
+        created = self._s.users.create(self._actor(), username, _fields(settings), password=password)
+        if settings.pin:
+            self._s.users.set_pin(self._actor(), created.username, settings.pin,
+                                  change_required=bool(settings.pin_change_required))
+        return self.get_user_info(created.username)
+
+    def get_user_info(self, username: str) -> UserSettings:
+        return settings_of(self._s.users.get(username))
+
+    def update_user_settings(self, username: str, settings: UserSettingsInput) -> UserSettings:
+        actor = self._actor()
+        fields = _fields(settings)
+        has_field_change = any(getattr(fields, name) is not None for name in (
+            "display_name", "email", "phone", "phone_extension", "backup_phone", "backup_extension",
+            "language", "method", "mode", "enabled"))
+        if not (has_field_change or settings.pin or settings.blocked is not None
+                or settings.pin_change_required is not None):
+            raise InvalidInput("userSettings", "no change given")
+        current = self._s.users.get(username)
+        if has_field_change:
+            self._s.users.update(actor, username, fields)
+        if settings.pin:
+            self._s.users.set_pin(actor, username, settings.pin, change_required=bool(settings.pin_change_required))
+        elif settings.pin_change_required is not None:
+            if not current.has_pin:
+                raise InvalidInput("PinChangeRequired", "the user has no PIN")
+            self._s.users.set_pin_change_required(actor, username, settings.pin_change_required)
+        if settings.blocked is True:
+            self._s.users.block(actor, username, settings.blocked_reason or "Blocked through the SDK")
+        elif settings.blocked is False:
+            self._s.users.unblock(actor, username, settings.blocked_reason or "")
+        return self.get_user_info(username)
+
+    def delete_user(self, username: str) -> None:
+        self._s.users.delete(self._actor(), username)
+
+    def find_users(self, pattern: str, page: int = 1, page_size: int = 50) -> UserPage:
+        result = self._s.users.find(pattern, page=page, page_size=page_size)
+        return UserPage(result.total, result.page, result.page_size, tuple(settings_of(u) for u in result.items))
+
+    def validate_primary_credentials(self, username: str, password: str, client_ip: str | None = None) -> bool:
+        actor = self._actor()
+        if client_ip:
+            from ..core.authn import _ip
+
+            actor = Actor(actor.name, _ip(client_ip), actor.correlation_id)
+        return self._s.primary.validate(actor, username, password)
+
+    def authenticate_user(self, username: str, *, otp: str | None = None, pin: str | None = None,
+                          application_name: str | None = None, client_ip: str | None = None,
+                          asynchronous: bool = False, timeout_seconds: int = 60,
+                          number_matching: bool = False) -> AuthenticationResult:
+        return result_of(self._s.authentication.authenticate(
+            self._actor(), username, otp=otp, pin=pin, application=application_name, client_ip=client_ip,
+            asynchronous=asynchronous, timeout=timeout_seconds, number_matching=number_matching))
+
+    def get_authentication_status(self, transaction_id: str, wait_seconds: int = 0) -> AuthenticationResult:
+        return result_of(self._s.authentication.status(transaction_id, wait_seconds))
+
+    def cancel_authentication(self, transaction_id: str) -> AuthenticationResult:
+        from ..core.authenticate import outcome_of
+
+        return result_of(outcome_of(self._s.auth_requests.cancel(self._actor(), transaction_id)))
+
+    def validate_oath_code(self, username: str, code: str) -> OathCheck:
+        from ..core.errors import UserBlocked, UserDisabled, UserLockedOut
+
+        try:
+            result = self._s.oath.validate(self._actor(), username, code)
+        except (UserBlocked, UserDisabled, UserLockedOut) as exc:
+            return OathCheck(False, exc.code)
+        return OathCheck(result.ok, None if result.ok else "invalid_code")
+
+    def generate_activation_code(self, username: str) -> ActivationCode:
+        info = self._s.activation.generate(self._actor(), username)
+        return ActivationCode(info.code, info.url, info.account_name, info.username, info.expires_at)
+
+    @staticmethod
+    def _refuse_state_fields(settings: UserSettingsInput) -> None:
+        if settings.blocked:
+            raise InvalidInput("Blocked", "a new user cannot be created blocked")
+
+
+def _fields(s: UserSettingsInput) -> UserFields:
+    return UserFields(display_name=s.display_name, email=s.email, phone=s.phone, phone_extension=s.phone_extension,
+                      backup_phone=s.backup_phone, backup_extension=s.backup_extension, language=s.language,
+                      method=s.method, mode=s.mode, enabled=s.enabled)

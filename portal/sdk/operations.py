@@ -1,0 +1,226 @@
+"""The SDK's operations: XML in, one ``MfaBackend`` call, XML out.
+
+Element names follow ``contract/PfWsSdk.xsd``; each handler reads its (already
+validated) request element and builds its response element in schema order.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+from lxml import etree
+
+from .backend import AuthenticationResult, MfaBackend, UserSettings, UserSettingsInput
+from .soap import NS, q
+
+Element = etree._Element
+Handler = Callable[[MfaBackend, Element], Element]
+
+
+# -- reading --------------------------------------------------------------------------------
+def _opt(el: Element, name: str) -> str | None:
+    child = el.find(q(name))
+    if child is None:
+        return None
+    return child.text or ""
+
+
+def _req(el: Element, name: str) -> str:
+    return _opt(el, name) or ""
+
+
+def _bool(el: Element, name: str) -> bool | None:
+    raw = _opt(el, name)
+    return None if raw is None else raw.strip() in ("true", "1")
+
+
+def _int(el: Element, name: str, default: int) -> int:
+    raw = _opt(el, name)
+    return default if raw is None else int(raw.strip())
+
+
+def _settings_input(el: Element | None) -> UserSettingsInput:
+    if el is None:
+        return UserSettingsInput()
+    return UserSettingsInput(
+        display_name=_opt(el, "DisplayName"), email=_opt(el, "Email"), phone=_opt(el, "Phone"),
+        phone_extension=_opt(el, "PhoneExtension"), backup_phone=_opt(el, "BackupPhone"),
+        backup_extension=_opt(el, "BackupExtension"), language=_opt(el, "Language"), method=_opt(el, "Method"),
+        mode=_opt(el, "Mode"), enabled=_bool(el, "Enabled"), pin=_opt(el, "Pin"),
+        pin_change_required=_bool(el, "PinChangeRequired"), blocked=_bool(el, "Blocked"),
+        blocked_reason=_opt(el, "BlockedReason"),
+    )
+
+
+# -- writing --------------------------------------------------------------------------------
+def _dt(value: dt.datetime) -> str:
+    return value.replace(microsecond=0).isoformat() + "Z"
+
+
+def _add(parent: Element, name: str, value: object) -> None:
+    """Append ``<name>value</name>``; None is left out (minOccurs=0)."""
+    if value is None:
+        return
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, dt.datetime):
+        text = _dt(value)
+    else:
+        text = str(value)
+    etree.SubElement(parent, q(name)).text = text
+
+
+def _user(parent: Element, tag: str, u: UserSettings) -> None:
+    el = etree.SubElement(parent, q(tag))
+    for name, value in (("Username", u.username), ("DisplayName", u.display_name), ("Email", u.email),
+                        ("Phone", u.phone), ("PhoneExtension", u.phone_extension),
+                        ("BackupPhone", u.backup_phone), ("BackupExtension", u.backup_extension),
+                        ("Language", u.language), ("Method", u.method), ("Mode", u.mode),
+                        ("Enabled", u.enabled), ("Blocked", u.blocked), ("BlockedReason", u.blocked_reason),
+                        ("BlockedUntil", u.blocked_until), ("LockedUntil", u.locked_until),
+                        ("HasPin", u.has_pin), ("PinChangeRequired", u.pin_change_required),
+                        ("Enrolled", u.enrolled), ("OathTokenSerialNumber", u.oath_token_serial_number)):
+        _add(el, name, value)
+    tokens = etree.SubElement(el, q("OathTokens"))
+    for t in u.oath_tokens:
+        te = etree.SubElement(tokens, q("OathToken"))
+        for name, value in (("Id", t.id), ("Kind", t.kind), ("Type", t.type), ("SerialNumber", t.serial_number),
+                            ("Verified", t.verified)):
+            _add(te, name, value)
+    devices = etree.SubElement(el, q("Devices"))
+    for d in u.devices:
+        de = etree.SubElement(devices, q("Device"))
+        for name, value in (("Id", d.id), ("Name", d.name), ("Platform", d.platform), ("Status", d.status),
+                            ("ActivatedAt", d.activated_at), ("LastSeenAt", d.last_seen_at)):
+            _add(de, name, value)
+    _add(el, "CreatedAt", u.created_at)
+
+
+def _auth(parent: Element, tag: str, r: AuthenticationResult) -> None:
+    el = etree.SubElement(parent, q(tag))
+    for name, value in (("TransactionId", r.transaction_id), ("Status", r.status),
+                        ("Authenticated", r.authenticated), ("Reason", r.reason), ("Method", r.method),
+                        ("NumberToMatch", r.number_to_match), ("ExpiresAt", r.expires_at)):
+        _add(el, name, value)
+
+
+def _response(op: str) -> Element:
+    return etree.Element(q(f"{op}Response"), nsmap={None: NS})
+
+
+# -- operations -----------------------------------------------------------------------------
+def test_connection(b: MfaBackend, _el: Element) -> Element:
+    info = b.test_connection()
+    out = _response("TestPfWsSdkConnection")
+    _add(out, "TestPfWsSdkConnectionResult", info.status)
+    _add(out, "ServerVersion", info.server_version)
+    _add(out, "ServerTime", info.server_time)
+    return out
+
+
+def create_user(b: MfaBackend, el: Element) -> Element:
+    user = b.create_user(_req(el, "username"), _settings_input(el.find(q("userSettings"))), _opt(el, "password"))
+    out = _response("CreateUser")
+    _user(out, "CreateUserResult", user)
+    return out
+
+
+def get_user_info(b: MfaBackend, el: Element) -> Element:
+    out = _response("GetUserInfo")
+    _user(out, "userSettings", b.get_user_info(_req(el, "username")))
+    return out
+
+
+def update_user_settings(b: MfaBackend, el: Element) -> Element:
+    user = b.update_user_settings(_req(el, "username"), _settings_input(el.find(q("userSettings"))))
+    out = _response("UpdateUserSettings")
+    _user(out, "UpdateUserSettingsResult", user)
+    return out
+
+
+def delete_user(b: MfaBackend, el: Element) -> Element:
+    b.delete_user(_req(el, "username"))
+    out = _response("DeleteUser")
+    _add(out, "DeleteUserResult", True)
+    return out
+
+
+def find_users(b: MfaBackend, el: Element) -> Element:
+    page = b.find_users(_req(el, "pattern"), _int(el, "page", 1), _int(el, "pageSize", 50))
+    out = _response("FindUsers")
+    result = etree.SubElement(out, q("FindUsersResult"))
+    _add(result, "Total", page.total)
+    _add(result, "Page", page.page)
+    _add(result, "PageSize", page.page_size)
+    users = etree.SubElement(result, q("Users"))
+    for u in page.users:
+        _user(users, "UserSettings", u)
+    return out
+
+
+def validate_primary_credentials(b: MfaBackend, el: Element) -> Element:
+    ok = b.validate_primary_credentials(_req(el, "username"), _req(el, "password"), _opt(el, "clientIp"))
+    out = _response("ValidatePrimaryCredentials")
+    _add(out, "ValidatePrimaryCredentialsResult", ok)
+    return out
+
+
+def authenticate_user(b: MfaBackend, el: Element) -> Element:
+    result = b.authenticate_user(
+        _req(el, "username"), otp=_opt(el, "otp"), pin=_opt(el, "pin"),
+        application_name=_opt(el, "applicationName"), client_ip=_opt(el, "clientIp"),
+        asynchronous=bool(_bool(el, "asynchronous")), timeout_seconds=_int(el, "timeoutSeconds", 60),
+        number_matching=bool(_bool(el, "numberMatching")),
+    )
+    out = _response("AuthenticateUser")
+    _auth(out, "AuthenticateUserResult", result)
+    return out
+
+
+def get_authentication_status(b: MfaBackend, el: Element) -> Element:
+    result = b.get_authentication_status(_req(el, "transactionId"), _int(el, "waitSeconds", 0))
+    out = _response("GetAuthenticationStatus")
+    _auth(out, "GetAuthenticationStatusResult", result)
+    return out
+
+
+def cancel_authentication(b: MfaBackend, el: Element) -> Element:
+    out = _response("CancelAuthentication")
+    _auth(out, "CancelAuthenticationResult", b.cancel_authentication(_req(el, "transactionId")))
+    return out
+
+
+def validate_oath_code(b: MfaBackend, el: Element) -> Element:
+    check = b.validate_oath_code(_req(el, "username"), _req(el, "code"))
+    out = _response("ValidateOathCode")
+    _add(out, "ValidateOathCodeResult", check.valid)
+    _add(out, "Reason", check.reason)
+    return out
+
+
+def generate_activation_code(b: MfaBackend, el: Element) -> Element:
+    code = b.generate_activation_code(_req(el, "username"))
+    out = _response("GenerateActivationCode")
+    result = etree.SubElement(out, q("GenerateActivationCodeResult"))
+    for name, value in (("ActivationCode", code.code), ("ActivationUrl", code.url),
+                        ("AccountName", code.account_name), ("Username", code.username),
+                        ("ExpiresAt", code.expires_at)):
+        _add(result, name, value)
+    return out
+
+
+OPERATIONS: dict[str, Handler] = {
+    "TestPfWsSdkConnection": test_connection,
+    "CreateUser": create_user,
+    "GetUserInfo": get_user_info,
+    "UpdateUserSettings": update_user_settings,
+    "DeleteUser": delete_user,
+    "FindUsers": find_users,
+    "ValidatePrimaryCredentials": validate_primary_credentials,
+    "AuthenticateUser": authenticate_user,
+    "GetAuthenticationStatus": get_authentication_status,
+    "CancelAuthentication": cancel_authentication,
+    "ValidateOathCode": validate_oath_code,
+    "GenerateActivationCode": generate_activation_code,
+}
