@@ -66,6 +66,7 @@ class AccountService:
         self._throttle, self.admins_group = throttle, admins_group
         self._cache_key, self._ttl = cache_key, cache_ttl
         self._cache: dict[str, tuple[float, Principal]] = {}
+        self._inflight: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
 
     def create(self, actor: Actor, username: str, password: str, *, kind: str = "staff",
@@ -98,13 +99,39 @@ class AccountService:
             return s.scalar(select(func.count()).select_from(StaffAccount)) or 0
 
     def authenticate(self, actor: Actor, username: str, password: str) -> Principal:
-        """Check a staff or service password, throttled per account and per client address."""
-        keys = [f"acct:{username.lower()}"] + ([f"acct-ip:{actor.client_ip}"] if actor.client_ip else [])
+        """Check a staff or service password, throttled per account and per client address.
+
+        Concurrent requests with the same credentials wait for one argon2id check (a
+        gunicorn worker's threads would otherwise all hash at once) and share its result.
+        """
         cache_id = self._cache_id(username, password)
+        cached = self._cached(cache_id)
+        if cached is not None:
+            return cached
+        with self._lock:
+            gate = self._inflight.setdefault(cache_id, threading.Lock())
+        with gate:
+            cached = self._cached(cache_id)
+            if cached is not None:
+                return cached
+            try:
+                principal = self._verify(actor, username, password)
+            finally:
+                with self._lock:
+                    self._inflight.pop(cache_id, None)
+            with self._lock:
+                if len(self._cache) > 10_000:
+                    self._cache.clear()
+                self._cache[cache_id] = (time.monotonic() + self._ttl, principal)
+            return principal
+
+    def _cached(self, cache_id: str) -> Principal | None:
         with self._lock:
             hit = self._cache.get(cache_id)
-        if hit and hit[0] > time.monotonic():
-            return hit[1]
+        return hit[1] if hit and hit[0] > time.monotonic() else None
+
+    def _verify(self, actor: Actor, username: str, password: str) -> Principal:
+        keys = [f"acct:{username.lower()}"] + ([f"acct-ip:{actor.client_ip}"] if actor.client_ip else [])
         for key in keys:
             self._throttle.check(key, LOGIN_LIMIT, LOGIN_WINDOW)
         with self._db.read() as s:
@@ -119,12 +146,7 @@ class AccountService:
             with self._db.write() as s:
                 self._audit.append(s, actor, "account.login", username[:128], outcome="failure")
             raise Unauthorized()
-        for key in keys[:1]:
-            self._throttle.reset(key)
-        with self._lock:
-            if len(self._cache) > 10_000:
-                self._cache.clear()
-            self._cache[cache_id] = (time.monotonic() + self._ttl, principal)
+        self._throttle.reset(keys[0])
         with self._db.write() as s:
             acct = s.scalar(select(StaffAccount).where(StaffAccount.username_key == username.lower()))
             if acct is not None:

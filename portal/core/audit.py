@@ -23,8 +23,17 @@ from sqlalchemy.orm import Session
 from .clock import Clock
 from .db import Database
 from .models import AuditEntry, AuditHead
+from .sql import Raw, Sql
 
 GENESIS = "0" * 64
+# FOR UPDATE serialises appends on PostgreSQL; SQLite's write transaction already does.
+_HEAD = Sql("SELECT seq, mac FROM audit_head WHERE id = 1 FOR UPDATE",
+            sqlite="SELECT seq, mac FROM audit_head WHERE id = 1")
+_INSERT = Sql("""INSERT INTO audit_log (seq, at, actor, action, target, outcome, detail, client_ip,
+                 correlation_id, prev_mac, mac)
+                 VALUES (%(seq)s, %(at)s, %(actor)s, %(action)s, %(target)s, %(outcome)s, %(detail)s,
+                 %(client_ip)s, %(correlation_id)s, %(prev_mac)s, %(mac)s)""")
+_MOVE = Sql("UPDATE audit_head SET seq = %(seq)s, mac = %(mac)s WHERE id = 1")
 # Words that must never be keys of an audit detail: a caller passing one is a bug.
 _FORBIDDEN = ("password", "pin", "secret", "seed", "otp", "answer", "token", "code")
 _ALLOWED = {"pin_change_required", "push_kind", "token_id", "otp_type", "code_expires_at", "error_code"}
@@ -64,11 +73,14 @@ class ChainCheck:
 
 
 def _canonical(e: AuditEntry) -> bytes:
-    return json.dumps(
-        [e.seq, e.at.isoformat(), e.actor, e.action, e.target, e.outcome, e.detail, e.client_ip, e.correlation_id],
-        separators=(",", ":"),
-        ensure_ascii=True,
-    ).encode()
+    return _canonical_values(e.seq, e.at, e.actor, e.action, e.target, e.outcome, e.detail, e.client_ip,
+                             e.correlation_id)
+
+
+def _canonical_values(seq: int, at: dt.datetime, actor: str, action: str, target: str | None, outcome: str,
+                      detail: str, client_ip: str | None, correlation_id: str | None) -> bytes:
+    return json.dumps([seq, at.isoformat(), actor, action, target, outcome, detail, client_ip, correlation_id],
+                      separators=(",", ":"), ensure_ascii=True).encode()
 
 
 class AuditLog:
@@ -88,27 +100,33 @@ class AuditLog:
         outcome: str = "success",
         **detail: Any,
     ) -> None:
+        """Add one entry inside the caller's transaction (so it commits or rolls back with the action)."""
         for key in detail:
             lowered = key.lower()
             if key not in _ALLOWED and any(word in lowered for word in _FORBIDDEN):
                 raise ValueError(f"audit detail key {key!r} looks like a secret")
-        head = session.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update()).scalar_one()
-        entry = AuditEntry(
-            seq=head.seq + 1,
-            at=self._clock.now().replace(microsecond=0),
-            actor=actor.name[:160],
-            action=action,
-            target=target[:160] if target else None,
-            outcome=outcome,
-            detail=json.dumps(detail, sort_keys=True, default=str, separators=(",", ":")),
-            client_ip=actor.client_ip,
-            correlation_id=actor.correlation_id,
-            prev_mac=head.mac,
-        )
-        entry.mac = self._mac(head.mac, entry)
-        session.add(entry)
-        head.seq = entry.seq
-        head.mac = entry.mac
+        self.append_raw(Raw(session), actor, action, target, outcome, detail)
+
+    def append_raw(self, raw: Raw, actor: Actor, action: str, target: str | None, outcome: str,
+                   detail: dict[str, Any]) -> None:
+        """The same append on the driver connection (the sign-in hot path)."""
+        head = raw.one(_HEAD)
+        assert head is not None, "audit_head row missing: run the migrations"
+        head_seq, head_mac = head
+        values = {
+            "seq": head_seq + 1,
+            "at": self._clock.now().replace(microsecond=0),
+            "actor": actor.name[:160],
+            "action": action,
+            "target": target[:160] if target else None,
+            "outcome": outcome,
+            "detail": json.dumps(detail, sort_keys=True, default=str, separators=(",", ":")),
+            "client_ip": actor.client_ip,
+            "correlation_id": actor.correlation_id,
+        }
+        mac = hmac.new(self._key, head_mac.encode() + _canonical_values(**values), hashlib.sha256).hexdigest()
+        raw.execute(_INSERT, {**values, "prev_mac": head_mac, "mac": mac}).close()
+        raw.execute(_MOVE, {"seq": values["seq"], "mac": mac}).close()
 
     def verify(self, db: Database, batch: int = 5000) -> ChainCheck:
         prev, expected_seq, checked = GENESIS, 1, 0

@@ -20,9 +20,9 @@ from .authn import AuthRequestInfo, AuthRequestService, _ip
 from .clock import Clock
 from .db import Database
 from .errors import InvalidInput, UserBlocked, UserDisabled, UserLockedOut
-from .models import AuthRequest
-from .oath import OathService
-from .users import UserService, ensure_can_authenticate, load_user
+from .oath import OathService, load_hot_user
+from .sql import Raw, Sql
+from .users import UserService
 
 
 @dataclass(frozen=True)
@@ -60,28 +60,37 @@ class AuthenticationService:
             otp = v.otp_code(otp, "otp")
         now = self._clock.now()
         with self._db.write() as s:
-            u = load_user(s, username, for_update=True)
-            method = u.method
+            raw = Raw(s)
+            user = load_hot_user(raw, username, now)
+            method = user.method
             try:
-                ensure_can_authenticate(u, now)
+                user.ensure_can_authenticate()
             except (UserDisabled, UserBlocked, UserLockedOut) as exc:
                 status = {UserDisabled: "disabled", UserBlocked: "blocked", UserLockedOut: "locked_out"}[type(exc)]
-                self._audit.append(s, actor, "auth.refused", u.username, outcome="failure", status=status,
-                                   application=application)
+                self._audit.append_raw(raw, actor, "auth.refused", user.username, "failure",
+                                       {"status": status, "application": application})
                 return AuthOutcome(None, status, exc.code, method)
-            if u.bypass_until is not None and u.bypass_until > now:
-                u.bypass_until = None  # one-time: consumed by this sign-in
-                rid = self._record(s, u.id, method, "approved", "one_time_bypass", application, client_ip, now)
-                self._audit.append(s, actor, "auth.bypass_used", u.username, request_id=rid)
+            if user.bypass:
+                raw.execute(_END_BYPASS, {"uid": user.id}).close()  # one-time: consumed by this sign-in
+                rid = self._record(raw, user.id, method, "approved", "one_time_bypass", application, client_ip, now)
+                self._audit.append_raw(raw, actor, "auth.bypass_used", user.username, "success", {"request_id": rid})
                 return AuthOutcome(rid, "approved", "one_time_bypass", method)
+            if otp and not pin:
+                # The common OATH sign-in: check, record and audit in one transaction.
+                ok = self._oath.check_in(s, raw, actor, user, otp).ok
+                result, reason = ("approved", None) if ok else ("denied", "invalid_code")
+                rid = self._record(raw, user.id, "oath_token", result, reason, application, client_ip, now)
+                self._audit.append_raw(raw, actor, f"auth.{result}", user.username, "success",
+                                       {"request_id": rid, "method": "oath_token", "reason": reason,
+                                        "application": application})
+                return AuthOutcome(rid, result, reason, "oath_token")
         if pin and not self._users.check_pin(actor, username, pin):
             return self._finish(actor, username, method, "denied", "wrong_pin", application, client_ip,
                                 status="wrong_pin")
-        if otp:
-            result = self._oath.validate(actor, username, otp)
-            status = "approved" if result.ok else "denied"
-            return self._finish(actor, username, "oath_token", status, None if result.ok else "invalid_code",
-                                application, client_ip)
+        if otp:  # with a PIN that was right
+            ok = self._oath.validate(actor, username, otp).ok
+            return self._finish(actor, username, "oath_token", "approved" if ok else "denied",
+                                None if ok else "invalid_code", application, client_ip)
         if method == "oath_token":
             raise InvalidInput("otp", "is required: the user's method is OATH token")
         if method in ("phone_call", "text_message"):
@@ -103,17 +112,25 @@ class AuthenticationService:
                 application: str | None, client_ip: str | None, *, status: str | None = None) -> AuthOutcome:
         now = self._clock.now()
         with self._db.write() as s:
-            u = load_user(s, username)
-            rid = self._record(s, u.id, method, result, reason, application, client_ip, now)
-            self._audit.append(s, actor, f"auth.{result}", u.username, request_id=rid, method=method,
-                               reason=reason, application=application)
+            raw = Raw(s)
+            user = load_hot_user(raw, username, now)
+            rid = self._record(raw, user.id, method, result, reason, application, client_ip, now)
+            self._audit.append_raw(raw, actor, f"auth.{result}", user.username, "success",
+                                   {"request_id": rid, "method": method, "reason": reason, "application": application})
         return AuthOutcome(rid, status or result, reason, method)
 
     @staticmethod
-    def _record(s, user_id: int, method: str, result: str, reason: str | None,  # type: ignore[no-untyped-def]
-                application: str | None, client_ip: str | None, now: dt.datetime) -> str:
+    def _record(raw: Raw, user_id: int, method: str, result: str, reason: str | None, application: str | None,
+                client_ip: str | None, now: dt.datetime) -> str:
+        """Keep a finished sign-in among the user's recent authentications."""
         rid = secrets.token_hex(16)
-        s.add(AuthRequest(id=rid, user_id=user_id, method=method, status=result, reason=reason,
-                          application=application, client_ip=client_ip, created_at=now, expires_at=now,
-                          completed_at=now))
+        raw.execute(_RECORD, {"id": rid, "uid": user_id, "method": method, "status": result, "reason": reason,
+                              "application": application, "client_ip": client_ip, "now": now}).close()
         return rid
+
+
+_END_BYPASS = Sql("UPDATE users SET bypass_until = NULL WHERE id = %(uid)s")
+_RECORD = Sql("""INSERT INTO auth_requests (id, user_id, method, status, reason, application, client_ip,
+                 created_at, expires_at, completed_at)
+                 VALUES (%(id)s, %(uid)s, %(method)s, %(status)s, %(reason)s, %(application)s, %(client_ip)s,
+                 %(now)s, %(now)s, %(now)s)""")

@@ -7,9 +7,11 @@ conditional UPDATE, so two requests racing with one code get exactly one success
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
+from typing import NamedTuple
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -19,13 +21,83 @@ from .audit import Actor, AuditLog
 from .clock import Clock
 from .crypto import SecretBox
 from .db import Database
-from .errors import Conflict, InvalidInput, NotFound
+from .errors import Conflict, InvalidInput, NotFound, UserBlocked, UserDisabled, UserLockedOut, UserNotFound
 from .models import OathToken, User
 from .settings import SettingsService
-from .users import ensure_can_authenticate, load_user, record_failure, record_success
+from .sql import Raw, Sql
+from .users import load_user, record_failure
 
 TOTP_WINDOW = 1  # steps accepted either side of now: clock drift of ±30 s
 HOTP_LOOKAHEAD = 10
+
+# The sign-in hot path runs on the driver connection (see portal.core.sql). A claim is one
+# conditional UPDATE: of two requests racing with one code, exactly one sees rowcount 1.
+_HOT_USER = Sql("""
+    SELECT u.id, u.username, u.enabled,
+           CASE WHEN u.blocked AND (u.blocked_until IS NULL OR u.blocked_until > %(now)s) THEN 1 ELSE 0 END,
+           CASE WHEN u.locked_until IS NOT NULL AND u.locked_until > %(now)s THEN 1 ELSE 0 END,
+           CASE WHEN u.bypass_until IS NOT NULL AND u.bypass_until > %(now)s THEN 1 ELSE 0 END,
+           u.failed_attempts, u.method,
+           t.id, t.user_id, t.otp_type, t.algorithm, t.digits, t.period, t.seed_encrypted, t.counter
+    FROM users u LEFT JOIN oath_tokens t ON t.user_id = u.id AND t.verified = %(yes)s
+    WHERE u.username_key = %(key)s ORDER BY t.id FOR UPDATE OF u""",
+    sqlite="""
+    SELECT u.id, u.username, u.enabled,
+           CASE WHEN u.blocked AND (u.blocked_until IS NULL OR u.blocked_until > %(now)s) THEN 1 ELSE 0 END,
+           CASE WHEN u.locked_until IS NOT NULL AND u.locked_until > %(now)s THEN 1 ELSE 0 END,
+           CASE WHEN u.bypass_until IS NOT NULL AND u.bypass_until > %(now)s THEN 1 ELSE 0 END,
+           u.failed_attempts, u.method,
+           t.id, t.user_id, t.otp_type, t.algorithm, t.digits, t.period, t.seed_encrypted, t.counter
+    FROM users u LEFT JOIN oath_tokens t ON t.user_id = u.id AND t.verified = %(yes)s
+    WHERE u.username_key = %(key)s ORDER BY t.id""")
+_RESET_FAILURES = Sql("UPDATE users SET failed_attempts = 0, failed_window_start = NULL WHERE id = %(uid)s")
+_CLAIM_STEP = Sql("""UPDATE oath_tokens SET last_step = %(step)s, last_used_at = %(used)s
+                     WHERE id = %(tid)s AND (last_step IS NULL OR last_step < %(step)s)""")
+_CLAIM_COUNTER = Sql("""UPDATE oath_tokens SET counter = %(next)s, last_used_at = %(used)s
+                        WHERE id = %(tid)s AND counter <= %(seen)s""")
+
+
+class TokenRow(NamedTuple):
+    id: int
+    user_id: int
+    otp_type: str
+    algorithm: str
+    digits: int
+    period: int
+    seed_encrypted: bytes
+    counter: int
+
+
+@dataclass(frozen=True)
+class HotUser:
+    """What a sign-in needs of a user, read (and on PostgreSQL locked) in one statement."""
+
+    id: int
+    username: str
+    enabled: bool
+    blocked: bool
+    locked: bool
+    bypass: bool
+    failed_attempts: int
+    method: str
+    tokens: tuple[TokenRow, ...]
+
+    def ensure_can_authenticate(self) -> None:
+        if not self.enabled:
+            raise UserDisabled()
+        if self.blocked:
+            raise UserBlocked()
+        if self.locked:
+            raise UserLockedOut()
+
+
+def load_hot_user(raw: Raw, username: str, now: dt.datetime) -> HotUser:
+    rows = raw.all(_HOT_USER, {"key": username.lower(), "now": now, "yes": True})
+    if not rows:
+        raise UserNotFound(username)
+    r = rows[0]
+    tokens = tuple(TokenRow(*row[8:16]) for row in rows if row[8] is not None)
+    return HotUser(r[0], r[1], bool(r[2]), bool(r[3]), bool(r[4]), bool(r[5]), r[6] or 0, r[7], tokens)
 
 
 @dataclass(frozen=True)
@@ -104,7 +176,7 @@ class OathService:
             token = s.get(OathToken, token_id)
             if token is None or token.user_id != u.id:
                 raise NotFound("No such token.")
-            ok = self._check(s, token, code)
+            ok = self._check(Raw(s), token, code)
             if ok:
                 token.verified = True
             self._audit.append(s, actor, "oath.confirm", u.username, outcome="success" if ok else "failure",
@@ -114,20 +186,27 @@ class OathService:
     def validate(self, actor: Actor, username: str, code: str) -> OathResult:
         """Check a code against the user's confirmed tokens, under the lockout policy."""
         code = v.otp_code(code)
-        settings = self._settings.get()
+        username = v.username(username)
         with self._db.write() as s:
-            u = load_user(s, v.username(username), for_update=True)
-            now = self._clock.now()
-            ensure_can_authenticate(u, now)
-            matched = next((t for t in u.tokens if t.verified and self._check(s, t, code)), None)
-            if matched is not None:
-                record_success(u)
-                self._audit.append(s, actor, "oath.validate", u.username, token_id=matched.id)
-                return OathResult(True, matched.id)
-            if record_failure(u, now, settings):
-                self._audit.append(s, actor, "user.locked_out", u.username, outcome="failure")
-            self._audit.append(s, actor, "oath.validate", u.username, outcome="failure")
-            return OathResult(False)
+            raw = Raw(s)
+            user = load_hot_user(raw, username, self._clock.now())
+            user.ensure_can_authenticate()
+            return self.check_in(s, raw, actor, user, code)
+
+    def check_in(self, s: Session, raw: Raw, actor: Actor, user: HotUser, code: str) -> OathResult:
+        """The code check inside the caller's transaction: claim, reset or count failures, audit."""
+        matched = next((t for t in user.tokens if self._check(raw, t, code)), None)
+        if matched is not None:
+            if user.failed_attempts:
+                raw.execute(_RESET_FAILURES, {"uid": user.id}).close()
+            self._audit.append_raw(raw, actor, "oath.validate", user.username, "success", {"token_id": matched.id})
+            return OathResult(True, matched.id)
+        orm_user = s.get(User, user.id)
+        assert orm_user is not None
+        if record_failure(orm_user, self._clock.now(), self._settings.get()):
+            self._audit.append(s, actor, "user.locked_out", user.username, outcome="failure")
+        self._audit.append(s, actor, "oath.validate", user.username, outcome="failure")
+        return OathResult(False)
 
     def remove_token(self, actor: Actor, username: str, token_id: int) -> None:
         with self._db.write() as s:
@@ -155,7 +234,7 @@ class OathService:
         token.seed_encrypted = self._box.encrypt(seed, _seed_context(token.id, u.id))
         return token
 
-    def _check(self, s: Session, t: OathToken, code: str) -> bool:
+    def _check(self, raw: Raw, t: OathToken | TokenRow, code: str) -> bool:
         if len(code) != t.digits:
             return False
         seed = self._box.decrypt(t.seed_encrypted, _seed_context(t.id, t.user_id))
@@ -164,22 +243,10 @@ class OathService:
             current = otp.time_step(self._clock.time(), t.period)
             for step in range(current - TOTP_WINDOW, current + TOTP_WINDOW + 1):
                 if v.constant_time_code(otp.hotp(seed, step, t.digits, t.algorithm), code):
-                    claimed = s.execute(
-                        update(OathToken)
-                        .where(OathToken.id == t.id)
-                        .where((OathToken.last_step.is_(None)) | (OathToken.last_step < step))
-                        .values(last_step=step, last_used_at=now)
-                        .execution_options(synchronize_session=False)
-                    ).rowcount
-                    return claimed == 1
+                    return raw.rowcount(_CLAIM_STEP, {"tid": t.id, "step": step, "used": now}) == 1
             return False
         for counter in range(t.counter, t.counter + HOTP_LOOKAHEAD):
             if v.constant_time_code(otp.hotp(seed, counter, t.digits, t.algorithm), code):
-                claimed = s.execute(
-                    update(OathToken)
-                    .where(OathToken.id == t.id, OathToken.counter <= counter)
-                    .values(counter=counter + 1, last_used_at=now)
-                    .execution_options(synchronize_session=False)
-                ).rowcount
-                return claimed == 1
+                params = {"tid": t.id, "seen": counter, "next": counter + 1, "used": now}
+                return raw.rowcount(_CLAIM_COUNTER, params) == 1
         return False

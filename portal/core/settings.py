@@ -7,6 +7,7 @@ product's name (shown to administrators), a type, bounds and a documented defaul
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -149,16 +150,30 @@ class PortalSettings(Mapping[str, Any]):
 
 
 class SettingsService:
-    def __init__(self, db: Database, audit: AuditLog, clock: Clock) -> None:
+    """Settings are read on every sign-in, so a snapshot is kept for ``cache_seconds``.
+
+    A change made through this process is seen at once; a change made on another
+    node or worker is seen within ``cache_seconds``.
+    """
+
+    def __init__(self, db: Database, audit: AuditLog, clock: Clock, cache_seconds: float = 2.0) -> None:
         self._db, self._audit, self._clock = db, audit, clock
+        self._cache_seconds = cache_seconds
+        self._cached: tuple[float, PortalSettings] | None = None
 
     def get(self) -> PortalSettings:
+        cached = self._cached
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
         values = {d.key: d.default for d in DEFINITIONS}
         with self._db.read() as s:
-            for row in s.scalars(select(Setting)):
-                if row.key in BY_KEY:
-                    values[row.key] = json.loads(row.value)
-        return PortalSettings(values)
+            for key, value in s.execute(select(Setting.key, Setting.value)):
+                if key in BY_KEY:
+                    values[key] = json.loads(value)
+        snapshot = PortalSettings(values)
+        if self._cache_seconds > 0:
+            self._cached = (time.monotonic() + self._cache_seconds, snapshot)
+        return snapshot
 
     def update(self, actor: Actor, changes: Mapping[str, Any]) -> PortalSettings:
         if not changes:
@@ -180,4 +195,5 @@ class SettingsService:
                     row.value, row.updated_at, row.updated_by = json.dumps(value), now, actor.name
                 if old != value:
                     self._audit.append(s, actor, "settings.update", key, old=old, new=value)
+        self._cached = None
         return self.get()

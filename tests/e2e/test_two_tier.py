@@ -1,0 +1,66 @@
+"""Two tiers as MFA Server deployed them: a ``server`` (database, SDK) and a ``frontend``
+(no database) that reaches it only through the SDK, each under gunicorn with 2 workers."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.conftest import ENCRYPTION_KEY_B64, SECRET_KEY
+from tests.e2e.procs import Gunicorn, base_env, flask, free_port
+
+pytestmark = pytest.mark.slow
+SVC_USER, SVC_PASSWORD = "svc-frontend", "frontend-service-password"
+
+
+def test_frontend_reaches_the_server_store_only_through_the_sdk(tmp_path: Path) -> None:
+    db = tmp_path / "server.db"
+    sport, fport = free_port(), free_port()
+    server_env = base_env(PORTAL_ROLE="server", PORTAL_BASE_URL=f"http://127.0.0.1:{sport}",
+                          PORTAL_DATABASE_URL=f"sqlite:///{db}", PORTAL_SECRET_KEY=SECRET_KEY,
+                          PORTAL_ENCRYPTION_KEY=ENCRYPTION_KEY_B64, PORTAL_INSTANCE_PATH=str(tmp_path / "s"),
+                          PORTAL_ADMIN_USERNAME=SVC_USER, PORTAL_ADMIN_PASSWORD=SVC_PASSWORD)
+    front_env = base_env(PORTAL_ROLE="frontend", PORTAL_BASE_URL=f"http://127.0.0.1:{fport}",
+                         PORTAL_SECRET_KEY=SECRET_KEY, PORTAL_INSTANCE_PATH=str(tmp_path / "f"),
+                         PORTAL_SDK_URL=f"http://127.0.0.1:{sport}/PfWsSdk.asmx",
+                         PORTAL_SDK_USERNAME=SVC_USER, PORTAL_SDK_PASSWORD=SVC_PASSWORD)
+    setup = flask(["setup"], server_env)
+    assert "First staff account created: svc-frontend" in setup.stdout
+    assert "one-time password" not in setup.stdout  # the password came from configuration
+
+    with Gunicorn(server_env, sport, log=tmp_path / "server.log") as server, \
+            Gunicorn(front_env, fport, log=tmp_path / "frontend.log") as frontend, requests.Session() as http:
+        http.trust_env = False
+        server.wait_ready()
+        frontend.wait_ready()
+
+        health = http.get(frontend.url + "/healthz", timeout=10)
+        assert health.status_code == 200
+        assert health.json() == {"status": "ok", "role": "frontend", "sdk": "ok"}
+        # The frontend serves no SDK and holds no database.
+        assert http.post(frontend.url + "/PfWsSdk.asmx", timeout=5).status_code == 404
+        assert not list((tmp_path / "f").glob("*.db"))
+
+        # A write through the frontend lands in the server's store ...
+        created = flask(["create-user", "carol", "--phone", "+44 20 7946 0002", "--display-name", "Carol"],
+                        front_env)
+        assert created.stdout.strip() == "Created user carol."
+        with sqlite3.connect(db) as conn:
+            row = conn.execute("SELECT username, phone, display_name FROM users").fetchone()
+        assert row == ("carol", "+442079460002", "Carol")
+        # ... and the server's audit names the frontend's service account as the actor.
+        with sqlite3.connect(db) as conn:
+            actors = {r[0] for r in conn.execute("SELECT actor FROM audit_log WHERE action = 'user.create'")}
+        assert actors == {f"staff:{SVC_USER}"}
+        # Errors cross the tier with their meaning intact.
+        dup = flask(["create-user", "CAROL"], front_env, check=False)
+        assert dup.returncode != 0 and "already exists" in dup.stderr
+        info = flask(["user-info", "carol"], front_env)
+        assert "phone: +442079460002" in info.stdout
+
+        server.stop()
+        down = http.get(frontend.url + "/healthz", timeout=20)
+        assert down.status_code == 503 and down.json()["sdk"] == "unreachable"
