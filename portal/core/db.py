@@ -25,7 +25,9 @@ class Database:
     def __init__(self, url: str, *, echo: bool = False) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
-        kwargs: dict[str, Any] = {"echo": echo, "future": True}
+        # Every transaction here ends in commit or rollback (and Connection.close rolls back
+        # an open one), so the pool's extra rollback on each check-in is skipped.
+        kwargs: dict[str, Any] = {"echo": echo, "future": True, "pool_reset_on_return": None}
         if self.is_sqlite:
             kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
             if url in ("sqlite://", "sqlite:///:memory:"):

@@ -8,6 +8,7 @@ validated against ``contract/PfWsSdk.xsd`` before any handler sees it.
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -22,9 +23,31 @@ WSDL_NS = "http://schemas.xmlsoap.org/wsdl/"
 XS = "http://www.w3.org/2001/XMLSchema"
 CONTENT_TYPES = {SOAP11: "text/xml; charset=utf-8", SOAP12: "application/soap+xml; charset=utf-8"}
 
-_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False, load_dtd=False,
-                          dtd_validation=False, remove_comments=True, remove_pis=True)
+
+
+def _new_parser() -> etree.XMLParser:
+    return etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False, load_dtd=False,
+                           dtd_validation=False, remove_comments=True, remove_pis=True)
+
+
+_PARSER = _new_parser()
 SCHEMA = etree.XMLSchema(etree.parse(str(CONTRACT / "PfWsSdk.xsd"), _PARSER))
+# lxml serialises concurrent use of one parser or validator; each thread gets its own.
+_local = threading.local()
+
+
+def _thread_parser() -> etree.XMLParser:
+    parser = getattr(_local, "parser", None)
+    if parser is None:
+        parser = _local.parser = _new_parser()
+    return parser
+
+
+def _thread_schema() -> etree.XMLSchema:
+    schema = getattr(_local, "schema", None)
+    if schema is None:
+        schema = _local.schema = etree.XMLSchema(etree.parse(str(CONTRACT / "PfWsSdk.xsd"), _new_parser()))
+    return schema
 _FIELD = re.compile(r"Element '(?:\{[^}]*\})?([A-Za-z0-9_]+)'")
 
 
@@ -52,7 +75,7 @@ def parse_request(body: bytes, content_type: str) -> tuple[str, etree._Element]:
     if not body:
         raise SoapError("InvalidRequest", "The request body is empty.")
     try:
-        root = etree.fromstring(body, _PARSER)
+        root = etree.fromstring(body, _thread_parser())
     except etree.XMLSyntaxError as exc:
         raise SoapError("InvalidRequest", f"The request is not well-formed XML: {exc.msg}") from exc
     tree = root.getroottree()
@@ -71,8 +94,9 @@ def parse_request(body: bytes, content_type: str) -> tuple[str, etree._Element]:
     if etree.QName(op).namespace != NS:
         raise SoapError("UnknownOperation", f"Unknown operation {etree.QName(op).localname!r} "
                         f"(namespace must be {NS}).")
-    if not SCHEMA.validate(op):
-        error = SCHEMA.error_log.last_error
+    schema = _thread_schema()
+    if not schema.validate(op):
+        error = schema.error_log.last_error
         text = error.message if error else "invalid"
         match = _FIELD.search(text)
         raise SoapError("InvalidArgument", _clean(text), field=match.group(1) if match else None)
