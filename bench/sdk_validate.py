@@ -218,8 +218,8 @@ def main() -> None:
 
     bare_rps = results["bare Flask endpoint"]["rps"]
     print(f"\nmachine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores, Python "
-          f"{platform.python_version()}, gunicorn {args.workers} gthread workers x {args.threads} threads, wrk -t2 -c{args.connections} "
-          f"-d{args.seconds}s, SQLite (WAL)")
+          f"{platform.python_version()}, gunicorn {args.workers} gthread workers x {args.threads} threads, "
+          f"wrk -t2 -c{args.connections} -d{args.seconds}s, SQLite (WAL), load {os.getloadavg()[0]:.2f}")
     print(f"{'case':32} {'req/s':>9} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} {'x bare':>7}  notes")
     for name, r in results.items():
         notes = {k: v for k, v in r.items() if k not in ("rps", "p50_ms", "p90_ms", "p99_ms")}

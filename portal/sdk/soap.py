@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Collection
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -66,7 +67,7 @@ def q(name: str) -> str:
     return f"{{{NS}}}{name}"
 
 
-def parse_request(body: bytes, content_type: str) -> tuple[str, etree._Element]:
+def parse_request(body: bytes, content_type: str, operations: Collection[str]) -> tuple[str, etree._Element]:
     """Return the SOAP version (its envelope namespace) and the validated operation element."""
     media = content_type.split(";")[0].strip().lower()
     if media not in ("text/xml", "application/soap+xml"):
@@ -91,9 +92,10 @@ def parse_request(body: bytes, content_type: str) -> tuple[str, etree._Element]:
     if len(ops) != 1:
         raise SoapError("InvalidRequest", "The Body must hold exactly one operation element.")
     op = ops[0]
-    if etree.QName(op).namespace != NS:
-        raise SoapError("UnknownOperation", f"Unknown operation {etree.QName(op).localname!r} "
-                        f"(namespace must be {NS}).")
+    name = etree.QName(op)
+    if name.namespace != NS or name.localname not in operations:
+        raise SoapError("UnknownOperation", f"Unknown operation {name.localname!r} in namespace {name.namespace!r}; "
+                        f"see the WSDL (namespace {NS}).")
     schema = _thread_schema()
     if not schema.validate(op):
         error = schema.error_log.last_error

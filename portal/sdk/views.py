@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 
 from flask import Blueprint, Response, current_app, g, request
+from lxml import etree
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from ..core.errors import Forbidden, InvalidInput, PortalError, Throttled, Unauthorized
@@ -75,8 +76,8 @@ def call() -> Response:
     except RequestEntityTooLarge:
         return _fault(version, soap.SoapError("RequestTooLarge", "The request body is too large."), 413)
     try:
-        version, op = soap.parse_request(body, request.content_type or "")
-        name = op.xpath("local-name()")
+        version, op = soap.parse_request(body, request.content_type or "", OPERATIONS)
+        name = etree.QName(op).localname
         backend = LocalBackend(services(), lambda: request_actor(principal.actor_name))
         payload = OPERATIONS[name](backend, op)
     except soap.SoapError as err:
