@@ -105,7 +105,7 @@ class AuditLog:
             lowered = key.lower()
             if key not in _ALLOWED and any(word in lowered for word in _FORBIDDEN):
                 raise ValueError(f"audit detail key {key!r} looks like a secret")
-        self.append_raw(Raw(session), actor, action, target, outcome, detail)
+        self.append_raw(Raw.of(session), actor, action, target, outcome, detail)
 
     def append_raw(self, raw: Raw, actor: Actor, action: str, target: str | None, outcome: str,
                    detail: dict[str, Any]) -> None:

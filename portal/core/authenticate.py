@@ -59,8 +59,7 @@ class AuthenticationService:
         if otp is not None and otp != "":
             otp = v.otp_code(otp, "otp")
         now = self._clock.now()
-        with self._db.write() as s:
-            raw = Raw(s)
+        with self._db.raw_write() as raw:
             user = load_hot_user(raw, username, now)
             method = user.method
             try:
@@ -77,7 +76,7 @@ class AuthenticationService:
                 return AuthOutcome(rid, "approved", "one_time_bypass", method)
             if otp and not pin:
                 # The common OATH sign-in: check, record and audit in one transaction.
-                ok = self._oath.check_in(s, raw, actor, user, otp).ok
+                ok = self._oath.check_in(raw, actor, user, otp).ok
                 result, reason = ("approved", None) if ok else ("denied", "invalid_code")
                 rid = self._record(raw, user.id, "oath_token", result, reason, application, client_ip, now)
                 self._audit.append_raw(raw, actor, f"auth.{result}", user.username, "success",
@@ -111,8 +110,7 @@ class AuthenticationService:
     def _finish(self, actor: Actor, username: str, method: str, result: str, reason: str | None,
                 application: str | None, client_ip: str | None, *, status: str | None = None) -> AuthOutcome:
         now = self._clock.now()
-        with self._db.write() as s:
-            raw = Raw(s)
+        with self._db.raw_write() as raw:
             user = load_hot_user(raw, username, now)
             rid = self._record(raw, user.id, method, result, reason, application, client_ip, now)
             self._audit.append_raw(raw, actor, f"auth.{result}", user.username, "success",

@@ -12,13 +12,15 @@ import fcntl
 import os
 import threading
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
+
+from .sql import Raw
 
 
 class Database:
@@ -51,6 +53,25 @@ class Database:
             return
         with self._writer, self._transaction("IMMEDIATE") as session:
             yield session
+
+    @contextmanager
+    def raw_write(self) -> Iterator[Raw]:
+        """A write transaction on a pooled driver connection, without ORM machinery.
+
+        For the sign-in hot path only; everything else uses :meth:`write`.
+        """
+        with self._writer if self._writer is not None else nullcontext():
+            pooled = self.engine.raw_connection()
+            try:
+                if self.is_sqlite:
+                    pooled.driver_connection.execute("BEGIN IMMEDIATE")  # type: ignore[union-attr]
+                yield Raw(pooled.driver_connection, self.is_sqlite)
+                pooled.commit()
+            except BaseException:
+                pooled.rollback()
+                raise
+            finally:
+                pooled.close()
 
     @contextmanager
     def _transaction(self, sqlite_begin: str) -> Iterator[Session]:

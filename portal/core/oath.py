@@ -24,8 +24,8 @@ from .db import Database
 from .errors import Conflict, InvalidInput, NotFound, UserBlocked, UserDisabled, UserLockedOut, UserNotFound
 from .models import OathToken, User
 from .settings import SettingsService
-from .sql import Raw, Sql
-from .users import load_user, record_failure
+from .sql import Raw, Sql, read_datetime
+from .users import load_user, next_failure_state
 
 TOTP_WINDOW = 1  # steps accepted either side of now: clock drift of ±30 s
 HOTP_LOOKAHEAD = 10
@@ -37,7 +37,7 @@ _HOT_USER = Sql("""
            CASE WHEN u.blocked AND (u.blocked_until IS NULL OR u.blocked_until > %(now)s) THEN 1 ELSE 0 END,
            CASE WHEN u.locked_until IS NOT NULL AND u.locked_until > %(now)s THEN 1 ELSE 0 END,
            CASE WHEN u.bypass_until IS NOT NULL AND u.bypass_until > %(now)s THEN 1 ELSE 0 END,
-           u.failed_attempts, u.method,
+           u.failed_attempts, u.failed_window_start, u.method,
            t.id, t.user_id, t.otp_type, t.algorithm, t.digits, t.period, t.seed_encrypted, t.counter
     FROM users u LEFT JOIN oath_tokens t ON t.user_id = u.id AND t.verified = %(yes)s
     WHERE u.username_key = %(key)s ORDER BY t.id FOR UPDATE OF u""",
@@ -46,11 +46,13 @@ _HOT_USER = Sql("""
            CASE WHEN u.blocked AND (u.blocked_until IS NULL OR u.blocked_until > %(now)s) THEN 1 ELSE 0 END,
            CASE WHEN u.locked_until IS NOT NULL AND u.locked_until > %(now)s THEN 1 ELSE 0 END,
            CASE WHEN u.bypass_until IS NOT NULL AND u.bypass_until > %(now)s THEN 1 ELSE 0 END,
-           u.failed_attempts, u.method,
+           u.failed_attempts, u.failed_window_start, u.method,
            t.id, t.user_id, t.otp_type, t.algorithm, t.digits, t.period, t.seed_encrypted, t.counter
     FROM users u LEFT JOIN oath_tokens t ON t.user_id = u.id AND t.verified = %(yes)s
     WHERE u.username_key = %(key)s ORDER BY t.id""")
 _RESET_FAILURES = Sql("UPDATE users SET failed_attempts = 0, failed_window_start = NULL WHERE id = %(uid)s")
+_SET_FAILURES = Sql("""UPDATE users SET failed_attempts = %(attempts)s, failed_window_start = %(start)s,
+                       locked_until = COALESCE(%(locked)s, locked_until) WHERE id = %(uid)s""")
 _CLAIM_STEP = Sql("""UPDATE oath_tokens SET last_step = %(step)s, last_used_at = %(used)s
                      WHERE id = %(tid)s AND (last_step IS NULL OR last_step < %(step)s)""")
 _CLAIM_COUNTER = Sql("""UPDATE oath_tokens SET counter = %(next)s, last_used_at = %(used)s
@@ -79,6 +81,7 @@ class HotUser:
     locked: bool
     bypass: bool
     failed_attempts: int
+    failed_window_start: dt.datetime | None
     method: str
     tokens: tuple[TokenRow, ...]
 
@@ -96,8 +99,9 @@ def load_hot_user(raw: Raw, username: str, now: dt.datetime) -> HotUser:
     if not rows:
         raise UserNotFound(username)
     r = rows[0]
-    tokens = tuple(TokenRow(*row[8:16]) for row in rows if row[8] is not None)
-    return HotUser(r[0], r[1], bool(r[2]), bool(r[3]), bool(r[4]), bool(r[5]), r[6] or 0, r[7], tokens)
+    tokens = tuple(TokenRow(*row[9:17]) for row in rows if row[9] is not None)
+    return HotUser(r[0], r[1], bool(r[2]), bool(r[3]), bool(r[4]), bool(r[5]), r[6] or 0, read_datetime(r[7]),
+                   r[8], tokens)
 
 
 @dataclass(frozen=True)
@@ -176,7 +180,7 @@ class OathService:
             token = s.get(OathToken, token_id)
             if token is None or token.user_id != u.id:
                 raise NotFound("No such token.")
-            ok = self._check(Raw(s), token, code)
+            ok = self._check(Raw.of(s), token, code)
             if ok:
                 token.verified = True
             self._audit.append(s, actor, "oath.confirm", u.username, outcome="success" if ok else "failure",
@@ -187,13 +191,12 @@ class OathService:
         """Check a code against the user's confirmed tokens, under the lockout policy."""
         code = v.otp_code(code)
         username = v.username(username)
-        with self._db.write() as s:
-            raw = Raw(s)
+        with self._db.raw_write() as raw:
             user = load_hot_user(raw, username, self._clock.now())
             user.ensure_can_authenticate()
-            return self.check_in(s, raw, actor, user, code)
+            return self.check_in(raw, actor, user, code)
 
-    def check_in(self, s: Session, raw: Raw, actor: Actor, user: HotUser, code: str) -> OathResult:
+    def check_in(self, raw: Raw, actor: Actor, user: HotUser, code: str) -> OathResult:
         """The code check inside the caller's transaction: claim, reset or count failures, audit."""
         matched = next((t for t in user.tokens if self._check(raw, t, code)), None)
         if matched is not None:
@@ -201,11 +204,13 @@ class OathService:
                 raw.execute(_RESET_FAILURES, {"uid": user.id}).close()
             self._audit.append_raw(raw, actor, "oath.validate", user.username, "success", {"token_id": matched.id})
             return OathResult(True, matched.id)
-        orm_user = s.get(User, user.id)
-        assert orm_user is not None
-        if record_failure(orm_user, self._clock.now(), self._settings.get()):
-            self._audit.append(s, actor, "user.locked_out", user.username, outcome="failure")
-        self._audit.append(s, actor, "oath.validate", user.username, outcome="failure")
+        now = self._clock.now()
+        state = next_failure_state(user.failed_attempts, user.failed_window_start, now, self._settings.get())
+        raw.execute(_SET_FAILURES, {"uid": user.id, "attempts": state.attempts, "start": state.window_start,
+                                    "locked": state.locked_until}).close()
+        if state.locked_until is not None:
+            self._audit.append_raw(raw, actor, "user.locked_out", user.username, "failure", {})
+        self._audit.append_raw(raw, actor, "oath.validate", user.username, "failure", {})
         return OathResult(False)
 
     def remove_token(self, actor: Actor, username: str, token_id: int) -> None:

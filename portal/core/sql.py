@@ -33,13 +33,25 @@ def _sqlite_value(value: Any) -> Any:
     return value
 
 
-class Raw:
-    """The driver connection of the session's current transaction."""
+def read_datetime(value: Any) -> dt.datetime | None:
+    """A timestamp as the driver returns it (SQLite: text) as a naive UTC datetime."""
+    if value is None or isinstance(value, dt.datetime):
+        return value
+    return dt.datetime.fromisoformat(value)
 
-    def __init__(self, session: Session) -> None:
+
+class Raw:
+    """A driver connection inside an open transaction."""
+
+    def __init__(self, driver: Any, sqlite: bool) -> None:
+        self._driver = driver
+        self._sqlite = sqlite
+
+    @classmethod
+    def of(cls, session: Session) -> Raw:
+        """The driver connection of the session's current transaction."""
         conn = session.connection()
-        self._driver = conn.connection.driver_connection
-        self._sqlite = conn.dialect.name == "sqlite"
+        return cls(conn.connection.driver_connection, conn.dialect.name == "sqlite")
 
     def execute(self, stmt: Sql, params: Mapping[str, Any] | None = None) -> Any:
         cur = self._driver.cursor()

@@ -146,15 +146,30 @@ def ensure_can_authenticate(u: User, now: dt.datetime) -> None:
         raise UserLockedOut()
 
 
+@dataclass(frozen=True)
+class FailureState:
+    attempts: int
+    window_start: dt.datetime | None
+    locked_until: dt.datetime | None  # set when this failure locks the user
+
+
+def next_failure_state(attempts: int, window_start: dt.datetime | None, now: dt.datetime,
+                       settings: PortalSettings) -> FailureState:
+    """MFA Server's lockout: N denials within the reset window lock the user for a while."""
+    if window_start is None or now - window_start > dt.timedelta(minutes=settings["lockout_reset_minutes"]):
+        attempts, window_start = 0, now
+    attempts += 1
+    if attempts >= settings["lockout_threshold"]:
+        return FailureState(0, None, now + dt.timedelta(minutes=settings["lockout_unblock_minutes"]))
+    return FailureState(attempts, window_start, None)
+
+
 def record_failure(u: User, now: dt.datetime, settings: PortalSettings) -> bool:
     """Count one denial; lock the user at the threshold. Returns True if this locked them."""
-    window = dt.timedelta(minutes=settings["lockout_reset_minutes"])
-    if u.failed_window_start is None or now - u.failed_window_start > window:
-        u.failed_attempts, u.failed_window_start = 0, now
-    u.failed_attempts += 1
-    if u.failed_attempts >= settings["lockout_threshold"]:
-        u.locked_until = now + dt.timedelta(minutes=settings["lockout_unblock_minutes"])
-        u.failed_attempts, u.failed_window_start = 0, None
+    state = next_failure_state(u.failed_attempts, u.failed_window_start, now, settings)
+    u.failed_attempts, u.failed_window_start = state.attempts, state.window_start
+    if state.locked_until is not None:
+        u.locked_until = state.locked_until
         return True
     return False
 
