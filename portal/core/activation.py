@@ -27,6 +27,7 @@ from .errors import CodeExpired, CodeInvalid, CodeUsed, DeviceLimitReached, Forb
 from .models import ActivationCode, Device
 from .oath import OathService
 from .settings import SettingsService
+from .sql import rowcount
 from .users import ensure_can_authenticate, load_user
 
 CODE_DIGITS = 12
@@ -125,13 +126,13 @@ class ActivationService:
         digest = lookup_hmac(self._key, code)
         now = self._clock.now()
         with self._db.write() as s:
-            claimed = s.execute(
+            claimed = rowcount(s.execute(
                 update(ActivationCode)
                 .where(ActivationCode.code_hmac == digest, ActivationCode.used_at.is_(None),
                        ActivationCode.voided_at.is_(None), ActivationCode.expires_at > now)
                 .values(used_at=now)
                 .execution_options(synchronize_session=False)
-            ).rowcount
+            ))
             row = s.scalar(select(ActivationCode).where(ActivationCode.code_hmac == digest))
             if claimed != 1 or row is None:
                 if row is None:
@@ -193,4 +194,4 @@ def _username_of(s, user_id: int) -> str:  # type: ignore[no-untyped-def]
     name = s.scalar(select(User.username).where(User.id == user_id))
     if name is None:
         raise Forbidden("The user of this activation code no longer exists.")
-    return name
+    return str(name)

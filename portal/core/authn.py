@@ -23,6 +23,7 @@ from .db import Database
 from .errors import InvalidInput, NotFound, RequestNotPending
 from .models import AuthRequest, User
 from .settings import METHODS, SettingsService
+from .sql import rowcount
 from .users import block_user, ensure_can_authenticate, load_user
 
 FINAL = ("approved", "denied", "fraud", "expired", "cancelled")
@@ -176,21 +177,21 @@ class AuthRequestService:
 
     def _transition(self, s: Session, request_id: str, status: str, reason: str | None,
                     now: dt.datetime, device_id: str | None) -> bool:
-        return s.execute(
+        return rowcount(s.execute(
             update(AuthRequest)
             .where(AuthRequest.id == request_id, AuthRequest.status == "pending", AuthRequest.expires_at > now)
             .values(status=status, reason=reason, completed_at=now, device_id=device_id)
             .execution_options(synchronize_session=False)
-        ).rowcount == 1
+        )) == 1
 
     def _expire(self, request_id: str) -> None:
         now = self._clock.now()
         with self._db.write() as s:
-            done = s.execute(
+            done = rowcount(s.execute(
                 update(AuthRequest)
                 .where(AuthRequest.id == request_id, AuthRequest.status == "pending", AuthRequest.expires_at <= now)
                 .values(status="expired", reason="timeout", completed_at=now)
-            ).rowcount
+            ))
             if done:
                 r = s.get(AuthRequest, request_id)
                 username = s.scalar(select(User.username).where(User.id == r.user_id)) if r else None

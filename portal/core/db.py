@@ -108,10 +108,7 @@ class _WriterQueue:
         self._thread_lock = threading.Lock()
         self._local = threading.local()
         self._fd: int | None = None
-        if database and database != ":memory:":
-            self._path = f"{database}.writelock"
-        else:
-            self._path = None
+        self._path: str | None = f"{database}.writelock" if database and database != ":memory:" else None
 
     def __enter__(self) -> None:
         if getattr(self._local, "held", False):

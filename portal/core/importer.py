@@ -45,7 +45,11 @@ def import_users(
             report.rejected.append((line, "more fields than columns"))
         else:
             try:
-                fields = UserFields(**{k: (clean.get(k) or None) for k in COLUMNS if k != "username"})
+                g = {k: (clean.get(k) or None) for k in COLUMNS}
+                fields = UserFields(display_name=g["display_name"], email=g["email"], phone=g["phone"],
+                                    phone_extension=g["phone_extension"], backup_phone=g["backup_phone"],
+                                    backup_extension=g["backup_extension"], language=g["language"],
+                                    method=g["method"], mode=g["mode"])
                 users.create(actor, clean.get("username", ""), fields, password=clean.get("password") or None)
                 report.created += 1
             except PortalError as exc:

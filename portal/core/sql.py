@@ -78,3 +78,8 @@ class Raw:
         count = cur.rowcount
         cur.close()
         return int(count)
+
+
+def rowcount(result: Any) -> int:
+    """Rows an UPDATE or DELETE touched (SQLAlchemy types ``execute`` as a plain Result)."""
+    return int(result.rowcount)

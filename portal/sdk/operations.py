@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from typing import TypeAlias
 
 from lxml import etree
 
 from .backend import AuthenticationResult, MfaBackend, UserSettings, UserSettingsInput
 from .soap import NS, q
 
-Element = etree._Element
+Element: TypeAlias = "etree._Element"
 Handler = Callable[[MfaBackend, Element], Element]
 
 
@@ -62,6 +63,7 @@ def _add(parent: Element, name: str, value: object) -> None:
     """Append ``<name>value</name>``; None is left out (minOccurs=0)."""
     if value is None:
         return
+    text: str
     if isinstance(value, bool):
         text = "true" if value else "false"
     elif isinstance(value, dt.datetime):
@@ -73,6 +75,8 @@ def _add(parent: Element, name: str, value: object) -> None:
 
 def _user(parent: Element, tag: str, u: UserSettings) -> None:
     el = etree.SubElement(parent, q(tag))
+    name: str
+    value: object
     for name, value in (("Username", u.username), ("DisplayName", u.display_name), ("Email", u.email),
                         ("Phone", u.phone), ("PhoneExtension", u.phone_extension),
                         ("BackupPhone", u.backup_phone), ("BackupExtension", u.backup_extension),

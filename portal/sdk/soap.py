@@ -112,7 +112,8 @@ def _clean(text: str) -> str:
 def envelope(version: str, payload: etree._Element) -> bytes:
     env = etree.Element(f"{{{version}}}Envelope", nsmap={"soap": version})
     etree.SubElement(env, f"{{{version}}}Body").append(payload)
-    return etree.tostring(env, xml_declaration=True, encoding="utf-8")
+    out: bytes = etree.tostring(env, xml_declaration=True, encoding="utf-8")
+    return out
 
 
 def fault(version: str, err: SoapError, correlation_id: str | None) -> bytes:
@@ -139,7 +140,8 @@ def fault(version: str, err: SoapError, correlation_id: str | None) -> bytes:
     etree.SubElement(detail, q("Message")).text = err.message
     if correlation_id:
         etree.SubElement(detail, q("CorrelationId")).text = correlation_id
-    return etree.tostring(env, xml_declaration=True, encoding="utf-8")
+    out: bytes = etree.tostring(env, xml_declaration=True, encoding="utf-8")
+    return out
 
 
 @lru_cache(maxsize=8)
@@ -154,7 +156,8 @@ def wsdl(address: str) -> bytes:
     for addr in doc.iter("{http://schemas.xmlsoap.org/wsdl/soap/}address",
                          "{http://schemas.xmlsoap.org/wsdl/soap12/}address"):
         addr.set("location", address)
-    return etree.tostring(doc, xml_declaration=True, encoding="utf-8")
+    out: bytes = etree.tostring(doc, xml_declaration=True, encoding="utf-8")
+    return out
 
 
 def xsd() -> bytes:

@@ -22,7 +22,7 @@ PATHS = ("/PfWsSdk.asmx", "/MultiFactorAuthWebServiceSdk/PfWsSdk.asmx")
 
 
 def _address() -> str:
-    return current_app.config["BASE_URL"] + PATHS[0]
+    return str(current_app.config["BASE_URL"]) + PATHS[0]
 
 
 def _version() -> str:
@@ -86,9 +86,9 @@ def call() -> Response:
         return _fault(version, _from_error(exc))
     except Exception:
         log.exception("SDK operation failed rid=%s", g.get("correlation_id"))
-        err = soap.SoapError("ServerError", f"An internal error occurred (reference {g.get('correlation_id')}).",
-                             sender=False)
-        return _fault(version, err)
+        hidden = soap.SoapError("ServerError",
+                                f"An internal error occurred (reference {g.get('correlation_id')}).", sender=False)
+        return _fault(version, hidden)
     if current_app.testing:
         assert soap.SCHEMA.validate(payload), soap.SCHEMA.error_log
     return Response(soap.envelope(version, payload), content_type=soap.CONTENT_TYPES[version])

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
 from portal.core import otp
 from portal.core.activation import DeviceRegistration
 from portal.core.audit import Actor
 from portal.core.users import UserFields
-
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 ADMIN = Actor("staff:admin", "127.0.0.1", "test")
 
