@@ -126,6 +126,12 @@ def live_tls_server(tmp_path: Path, sqlite_url: str, test_ca: TestCA) -> Iterato
     yield from _live(tmp_path, sqlite_url, test_ca)
 
 
+@pytest.fixture
+def live_pg_server(tmp_path: Path, pg_url: str) -> Iterator[LiveServer]:
+    """The same server on PostgreSQL (127.0.0.1:5432)."""
+    yield from _live(tmp_path, pg_url, None)
+
+
 @dataclass
 class BackendUnderTest:
     backend: object  # an MfaBackend
@@ -137,11 +143,14 @@ class BackendUnderTest:
         return self.server.services
 
 
-@pytest.fixture(params=["local", "soap-http", "soap-https"])
+@pytest.fixture(params=["local", "soap-http", "soap-https",
+                        pytest.param("soap-http-postgresql", marks=pytest.mark.postgres)])
 def any_backend(request: pytest.FixtureRequest) -> BackendUnderTest:
-    """The contract suite's subject: the same tests run on every adapter."""
+    """The contract suite's subject: the same tests run on every adapter (and SOAP on PostgreSQL)."""
     if request.param == "soap-https":
         server: LiveServer = request.getfixturevalue("live_tls_server")
+    elif request.param == "soap-http-postgresql":
+        server = request.getfixturevalue("live_pg_server")
     else:
         server = request.getfixturevalue("live_server")
     if request.param == "local":
