@@ -33,8 +33,11 @@ def init_app(app: Flask) -> None:
     def setup() -> None:
         """Upgrade the schema and create the first staff account if there is none (printed once)."""
         upgrade(current_app.config["DATABASE_URL"])
-        created = services().accounts.bootstrap(current_app.config["ADMIN_USERNAME"],
-                                                current_app.config["ADMIN_PASSWORD"])
+        try:
+            created = services().accounts.bootstrap(current_app.config["ADMIN_USERNAME"],
+                                                    current_app.config["ADMIN_PASSWORD"])
+        except PortalError as exc:
+            _fail(exc)
         if created is None:
             click.echo("Database ready; staff accounts already exist.")
             return

@@ -167,6 +167,18 @@ def _validate(c: dict[str, Any], instance: Path, *, testing: bool, port: str) ->
         if not low <= c[name] <= high:
             raise ConfigError(f"PORTAL_{name}", f"must be between {low} and {high}")
 
+    if c["ADMIN_PASSWORD"] is not None and len(c["ADMIN_PASSWORD"]) < 12:
+        raise ConfigError("PORTAL_ADMIN_PASSWORD", "must be at least 12 characters")
+    if c["ADMIN_USERNAME"] is not None:
+        from .core import validation
+        from .core.errors import InvalidInput
+
+        try:
+            validation.username(c["ADMIN_USERNAME"])
+        except InvalidInput as exc:
+            raise ConfigError("PORTAL_ADMIN_USERNAME", exc.reason) from None
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError("PORT", "must be a TCP port number (1-65535)")
     c["SECRET_KEY"] = _key("SECRET_KEY", c["SECRET_KEY"], embedded, instance,
                            lambda: secrets.token_urlsafe(48), _check_secret_key)
     if c["ROLE"] == "frontend":
@@ -227,14 +239,24 @@ def _key(name: str, value: str | None, generate: bool, instance: Path, make: Cal
         raise ConfigError(f"PORTAL_{name}", "is required outside the embedded default (role all)")
     path = instance / name.lower()
     instance.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        value = path.read_text().strip()
-    else:
-        value = make()
+    if not path.exists():
+        # Write a complete file under a private name, then link it into place: a second
+        # process starting at the same moment either wins the link or reads a whole key.
+        tmp = instance / f".{name.lower()}.{os.getpid()}.{secrets.token_hex(4)}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as fh:
-            fh.write(value + "\n")
+            fh.write(make() + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+    value = path.read_text().strip()
+    if not value:
+        raise ConfigError(f"PORTAL_{name}", f"{path} is empty: delete it to generate a new key, or set the variable")
     check(value)
     return value
 

@@ -35,6 +35,9 @@ def init_app(app: Flask) -> None:
         if _wants_json():
             resp = jsonify({"error": {"code": exc.name.replace(" ", ""), "message": exc.description}})
             resp.status_code = exc.code or 500
+            for key, value in exc.get_headers():  # Allow (405), Retry-After, WWW-Authenticate ...
+                if key.lower() != "content-type":
+                    resp.headers[key] = value
             return resp
         return exc.get_response()  # type: ignore[return-value]
 

@@ -16,6 +16,7 @@ from .core.audit import Actor
 
 log = logging.getLogger("portal.request")
 _RID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 class _RequestIds:
@@ -57,8 +58,14 @@ def init_app(app: Flask) -> None:
         rid = g.get("correlation_id", "-")
         response.headers["X-Request-ID"] = rid
         elapsed = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
-        log.info("%s %s %s %.1fms rid=%s", request.method, request.path[:200], response.status_code, elapsed, rid)
+        log.info("%s %s %s %.1fms rid=%s", request.method[:16], _printable(request.path[:200]),
+                 response.status_code, elapsed, rid)
         return response
+
+
+def _printable(text: str) -> str:
+    """Escape control characters so a crafted path cannot forge a second log line."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 def actor(name: str) -> Actor:
