@@ -38,8 +38,15 @@ def import_users(
     if unknown:
         report.rejected.append((1, "unknown column(s): " + ", ".join(unknown)))
         return report
-    for row in reader:
-        line = reader.line_num
+    while True:
+        line = reader.line_num + 1  # the first line of the record (a quoted field may span lines)
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            report.rejected.append((line, f"not valid CSV: {exc}"))
+            break
         clean = {(k or "").strip().lower(): (v or "").strip() for k, v in row.items() if k is not None}
         if None in row:
             report.rejected.append((line, "more fields than columns"))
