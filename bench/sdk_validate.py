@@ -153,7 +153,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--connections", type=int, default=16)
-    ap.add_argument("--users", type=int, default=2400)
+    ap.add_argument("--users", type=int, default=2000)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--threads", type=int, default=8, help="gunicorn threads per worker")
     ap.add_argument("--json", type=Path, help="also write the figures here")
@@ -165,15 +165,16 @@ def main() -> None:
     db_url = f"sqlite:///{db}"
     print(f"preparing {args.users} users with HOTP tokens in {db} ...", file=sys.stderr)
     prepare(db_url, args.users)
-    # Each case gets its own third of the users, so every token's counter starts at 0.
-    third = args.users // 3
-    validate_users, auth_users, local_users = (range(0, third), range(third, 2 * third),
-                                               range(2 * third, 3 * third))
-    rounds = 60  # counters per token per round: more than a run can use at these rates
+    # Each case and round gets its own users, so every token's counter starts at 0 and every
+    # code sent is valid (a refused code would measure the lockout path instead).
+    fifth = args.users // 5
+    groups = [range(i * fifth, (i + 1) * fifth) for i in range(5)]
+    local_users = groups[4]
+    rounds = 120  # counters per token: more than a run can use at these rates
     for r in range(2):
-        write_bodies(tmp / f"validate{r}", "ValidateOathCode", validate_users, r * rounds, rounds, 2)
-        write_bodies(tmp / f"authenticate{r}", "AuthenticateUser", auth_users, r * rounds, rounds, 2)
-    write_bodies(tmp / "bare", "ValidateOathCode", validate_users, 0, 1, 2)
+        write_bodies(tmp / f"validate{r}", "ValidateOathCode", groups[r], 0, rounds, 2)
+        write_bodies(tmp / f"authenticate{r}", "AuthenticateUser", groups[2 + r], 0, rounds, 2)
+    write_bodies(tmp / "bare", "ValidateOathCode", groups[0], 0, 1, 2)
 
     port, bare_port = free_port(), free_port()
     env = base_env(PORTAL_ROLE="all", PORTAL_BASE_URL=f"http://127.0.0.1:{port}", PORTAL_DATABASE_URL=db_url,
@@ -207,12 +208,14 @@ def main() -> None:
                                                        args.seconds, args.connections)
                 rounds_out.append(res)
             outcomes = count_outcomes(db, "oath.validate")
+            auth_outcomes = count_outcomes(db, "auth.approved"), count_outcomes(db, "auth.denied")
     finally:
         os.killpg(bare.pid, 15)
         bare.wait()
     print("LocalBackend in-process ...", file=sys.stderr)
     local = local_backend(db_url, local_users, args.seconds / 2, 16, 0)
-    print(f"codes accepted over SOAP: {outcomes.get('success', 0)}, refused: {outcomes.get('failure', 0)}")
+    print(f"ValidateOathCode codes accepted: {outcomes.get('success', 0)}, refused: {outcomes.get('failure', 0)}; "
+          f"AuthenticateUser approved: {sum(auth_outcomes[0].values())}, denied: {sum(auth_outcomes[1].values())}")
     for i, results in enumerate(rounds_out):
         results["LocalBackend (16 threads)"] = local
         print(f"\nround {i + 1}")
