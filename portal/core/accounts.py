@@ -23,7 +23,7 @@ from .audit import Actor, AuditLog
 from .clock import Clock
 from .crypto import Hasher
 from .db import Database
-from .errors import Conflict, Forbidden, Unauthorized
+from .errors import Conflict, Forbidden, Throttled, Unauthorized
 from .models import StaffAccount
 from .throttle import Throttle
 
@@ -132,8 +132,13 @@ class AccountService:
 
     def _verify(self, actor: Actor, username: str, password: str) -> Principal:
         keys = [f"acct:{username.lower()}"] + ([f"acct-ip:{actor.client_ip}"] if actor.client_ip else [])
-        for key in keys:
-            self._throttle.check(key, LOGIN_LIMIT, LOGIN_WINDOW)
+        try:
+            for key in keys:
+                self._throttle.check(key, LOGIN_LIMIT, LOGIN_WINDOW)
+        except Throttled:
+            with self._db.write() as s:
+                self._audit.append(s, actor, "account.login", username[:128], outcome="throttled")
+            raise
         with self._db.read() as s:
             a = s.scalar(select(StaffAccount).where(StaffAccount.username_key == username.lower()))
             stored = a.password_hash if a is not None else None

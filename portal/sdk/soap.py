@@ -50,6 +50,7 @@ def _thread_schema() -> etree.XMLSchema:
         schema = _local.schema = etree.XMLSchema(etree.parse(str(CONTRACT / "PfWsSdk.xsd"), _new_parser()))
     return schema
 _FIELD = re.compile(r"Element '(?:\{[^}]*\})?([A-Za-z0-9_]+)'")
+_MISSING = re.compile(r"Missing child element\(s\)\. Expected is \(\s*(?:\{[^}]*\})?([A-Za-z0-9_]+)")
 
 
 @dataclass
@@ -61,6 +62,7 @@ class SoapError(Exception):
     field: str | None = None
     sender: bool = True  # the caller's fault (Client / Sender) or ours (Server / Receiver)
     http_status: int | None = None
+    retry_after: int | None = None
 
 
 def q(name: str) -> str:
@@ -100,7 +102,9 @@ def parse_request(body: bytes, content_type: str, operations: Collection[str]) -
     if not schema.validate(op):
         error = schema.error_log.last_error
         text = error.message if error else "invalid"
-        match = _FIELD.search(text)
+        # "Missing child element(s). Expected is ( {ns}username )" concerns the missing child.
+        missing = _MISSING.search(text)
+        match = missing or _FIELD.search(text)
         raise SoapError("InvalidArgument", _clean(text), field=match.group(1) if match else None)
     return version, op
 

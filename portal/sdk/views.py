@@ -37,13 +37,17 @@ def _fault(version: str, err: soap.SoapError, status: int | None = None) -> Resp
                     content_type=soap.CONTENT_TYPES[version])
     if status == 401:
         resp.headers["WWW-Authenticate"] = 'Basic realm="PfWsSdk", charset="UTF-8"'
+    if err.retry_after:
+        resp.headers["Retry-After"] = str(err.retry_after)
     return resp
 
 
 def _from_error(exc: PortalError) -> soap.SoapError:
     field = exc.field if isinstance(exc, InvalidInput) else None
     status = {Unauthorized: 401, Forbidden: 403, Throttled: 429}.get(type(exc))
-    return soap.SoapError(exc.code, exc.message, field, sender=exc.http_status < 500, http_status=status)
+    retry = exc.retry_after if isinstance(exc, Throttled) else None
+    return soap.SoapError(exc.code, exc.message, field, sender=exc.http_status < 500, http_status=status,
+                          retry_after=retry)
 
 
 @bp.get(PATHS[0])
