@@ -56,7 +56,8 @@ def _settings_input(el: Element | None) -> UserSettingsInput:
 
 # -- writing --------------------------------------------------------------------------------
 def _dt(value: dt.datetime) -> str:
-    return value.replace(microsecond=0).isoformat() + "Z"
+    """UTC with the stored precision, so both MfaBackend adapters return equal values."""
+    return value.isoformat() + "Z"
 
 
 def _add(parent: Element, name: str, value: object) -> None:

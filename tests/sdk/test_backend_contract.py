@@ -1,0 +1,267 @@
+"""One contract, every adapter: LocalBackend, SoapBackend over HTTP, over HTTPS with a test CA,
+and over HTTP to a server on PostgreSQL. Each test runs on all of them and expects the same."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from portal.core import otp
+from portal.core.activation import DeviceRegistration
+from portal.core.audit import Actor
+from portal.core.errors import (
+    BackendUnavailable,
+    Conflict,
+    DeviceLimitReached,
+    InvalidInput,
+    NotFound,
+    RequestNotPending,
+    Throttled,
+    UserNotFound,
+)
+from portal.sdk.backend import UserSettingsInput
+from portal.sdk.soap_client import SoapBackend
+
+SEED = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+PHONE = Actor("device:test")
+
+
+def _code() -> str:
+    return otp.totp(otp.b32decode(SEED), time.time())
+
+
+def _field(exc: InvalidInput) -> str:
+    return exc.field.lower()
+
+
+def test_connection(any_backend) -> None:
+    info = any_backend.backend.test_connection()
+    assert info.status == "OK" and info.server_version.startswith("mfa-portal")
+    assert abs((info.server_time - dt.datetime.now(dt.UTC).replace(tzinfo=None)).total_seconds()) < 5
+
+
+def test_create_get_update_find_delete(any_backend) -> None:
+    b = any_backend.backend
+    u = b.create_user("Alice", UserSettingsInput(display_name="Alice A", email="alice@example.com",
+                                                 phone="+44 20 7946 0000", phone_extension="12#",
+                                                 backup_phone="0044 20 7946 0001", language="fr",
+                                                 method="oath_token", mode="pin", pin="4827",
+                                                 pin_change_required=True), password="alice-password-1")
+    assert (u.username, u.phone, u.backup_phone, u.phone_extension) == ("Alice", "+442079460000", "+442079460001",
+                                                                        "12#")
+    assert (u.method, u.mode, u.has_pin, u.pin_change_required, u.language) == ("oath_token", "pin", True, True,
+                                                                                 "fr")
+    assert u.enabled and not u.blocked and not u.enrolled
+    assert u.created_at == any_backend.services.users.get("alice").created_at
+
+    changed = b.update_user_settings("alice", UserSettingsInput(email="a2@example.com", phone=""))
+    assert changed.email == "a2@example.com" and changed.phone is None and changed.display_name == "Alice A"
+    assert b.update_user_settings("alice", UserSettingsInput(blocked=True, blocked_reason="lost phone")).blocked
+    assert not b.update_user_settings("alice", UserSettingsInput(blocked=False)).blocked
+
+    b.create_user("alan")
+    page = b.find_users("al*", page=1, page_size=1)
+    assert page.total == 2 and [x.username for x in page.users] == ["alan"]  # ordered by name
+    assert [x.username for x in b.find_users("al*", page=2, page_size=1).users] == ["Alice"]
+    assert b.find_users("a2@example").total == 1  # prefix of the e-mail
+    assert b.find_users("*lice A").total == 1  # wildcard in the display name
+
+    assert b.validate_primary_credentials("alice", "alice-password-1") is True
+    assert b.validate_primary_credentials("alice", "wrong-password-1") is False
+
+    b.delete_user("ALICE")
+    with pytest.raises(UserNotFound):
+        b.get_user_info("alice")
+    with pytest.raises(UserNotFound):
+        b.delete_user("alice")
+
+
+def test_errors_mean_the_same_on_every_adapter(any_backend) -> None:
+    b = any_backend.backend
+    b.create_user("bob")
+    with pytest.raises(Conflict):
+        b.create_user("BOB")
+    cases = [
+        (lambda: b.create_user("bad name!"), "username"),
+        (lambda: b.create_user("x" * 129), "username"),
+        (lambda: b.create_user("c", UserSettingsInput(phone="12345")), "phone"),
+        (lambda: b.create_user("c", UserSettingsInput(email="x@")), "email"),
+        (lambda: b.create_user("c", UserSettingsInput(blocked=True)), "blocked"),
+        (lambda: b.update_user_settings("bob", UserSettingsInput(pin="1111")), "pin"),
+        (lambda: b.update_user_settings("bob", UserSettingsInput()), "usersettings"),
+        (lambda: b.find_users("b*", page_size=501), "page_size"),
+        (lambda: b.get_authentication_status("nope"), "transaction_id"),
+        (lambda: b.authenticate_user("bob", client_ip="999.1.1.1", otp="123456"), "client_ip"),
+    ]
+    for call, field in cases:
+        with pytest.raises(InvalidInput) as err:
+            call()
+        assert _field(err.value) == field, (any_backend.kind, err.value)
+    with pytest.raises(NotFound):
+        b.get_authentication_status("0" * 32)
+    with pytest.raises(UserNotFound):
+        b.get_user_info("ghost")
+
+
+def test_primary_credentials_are_throttled(any_backend) -> None:
+    b = any_backend.backend
+    b.create_user("carl", password="carl-password-1")
+    for _ in range(10):
+        assert b.validate_primary_credentials("carl", "wrong-password") is False
+    with pytest.raises(Throttled):
+        b.validate_primary_credentials("carl", "carl-password-1")
+
+
+def test_authenticate_with_otp_once_then_replay_denied(any_backend) -> None:
+    b = any_backend.backend
+    b.create_user("dana", UserSettingsInput(method="oath_token"))
+    any_backend.services.oath.add_hardware_token(Actor("t"), "dana", serial="HW-D", secret_base32=SEED)
+    assert b.get_user_info("dana").oath_token_serial_number == "HW-D"
+    code = _code()
+    first = b.authenticate_user("dana", otp=code, application_name="VPN", client_ip="203.0.113.7")
+    assert (first.status, first.authenticated, first.method) == ("approved", True, "oath_token")
+    again = b.authenticate_user("dana", otp=code)
+    assert (again.status, again.authenticated, again.reason) == ("denied", False, "invalid_code")
+    with pytest.raises(InvalidInput) as err:
+        b.authenticate_user("dana")  # OATH users must give a code
+    assert _field(err.value) == "otp"
+    assert b.validate_oath_code("dana", "000000").valid is False
+
+
+def test_user_states_come_back_as_statuses(any_backend) -> None:
+    b = any_backend.backend
+    b.create_user("eve", UserSettingsInput(method="phone_call"))
+    assert b.authenticate_user("eve").status == "method_unavailable"
+    b.update_user_settings("eve", UserSettingsInput(enabled=False))
+    assert b.authenticate_user("eve").status == "disabled"
+    b.update_user_settings("eve", UserSettingsInput(enabled=True, blocked=True, blocked_reason="test"))
+    result = b.authenticate_user("eve")
+    assert (result.status, result.authenticated, result.transaction_id) == ("blocked", False, None)
+    assert b.validate_oath_code("eve", "123456").reason == "UserBlocked"
+
+
+def test_lockout_after_five_wrong_codes(any_backend) -> None:
+    b = any_backend.backend
+    b.create_user("fred", UserSettingsInput(method="oath_token"))
+    any_backend.services.oath.add_hardware_token(Actor("t"), "fred", serial="HW-F", secret_base32=SEED)
+    for _ in range(5):
+        b.authenticate_user("fred", otp="000000")
+    assert b.authenticate_user("fred", otp=_code()).status == "locked_out"
+    assert b.get_user_info("fred").locked_until is not None
+
+
+def test_one_time_bypass_is_used_once(any_backend) -> None:
+    b = any_backend.backend
+    b.create_user("gail")
+    with any_backend.services.db.write() as s:
+        from portal.core.models import User
+
+        user = s.query(User).filter_by(username_key="gail").one()
+        user.bypass_until = any_backend.services.clock.now() + dt.timedelta(minutes=5)
+    first = b.authenticate_user("gail", asynchronous=True)
+    assert (first.status, first.reason) == ("approved", "one_time_bypass")
+    assert b.authenticate_user("gail", asynchronous=True).status == "pending"
+
+
+def test_mobile_app_request_answered_by_the_phone(any_backend) -> None:
+    b = any_backend.backend
+    b.create_user("hank")
+    pending = b.authenticate_user("hank", asynchronous=True, number_matching=True, application_name="VPN")
+    assert pending.status == "pending" and len(pending.transaction_id) == 32
+    assert 10 <= pending.number_to_match <= 99 and pending.expires_at is not None
+    assert b.get_authentication_status(pending.transaction_id).status == "pending"
+
+    def answer() -> None:
+        time.sleep(0.3)
+        any_backend.services.auth_requests.complete(PHONE, pending.transaction_id, "approved")
+
+    threading.Thread(target=answer).start()
+    started = time.monotonic()
+    waited = b.get_authentication_status(pending.transaction_id, wait_seconds=10)
+    assert waited.status == "approved" and waited.authenticated
+    assert time.monotonic() - started < 3  # woken by the answer, not by the timeout
+    with pytest.raises(RequestNotPending):
+        b.cancel_authentication(pending.transaction_id)
+
+
+def test_synchronous_authentication_returns_when_the_phone_answers(any_backend) -> None:
+    b = any_backend.backend
+    b.create_user("iris")
+
+    def phone() -> None:
+        for _ in range(100):
+            pending = any_backend.services.auth_requests.pending_for_user("iris")
+            if pending:
+                any_backend.services.auth_requests.complete(PHONE, pending[0].id, "approved")
+                return
+            time.sleep(0.05)
+
+    threading.Thread(target=phone).start()
+    started = time.monotonic()
+    result = b.authenticate_user("iris", timeout_seconds=10)
+    assert result.status == "approved" and time.monotonic() - started < 5
+
+
+def test_fraud_blocks_the_user_and_cancel_works(any_backend) -> None:
+    b = any_backend.backend
+    b.create_user("jack")
+    first = b.authenticate_user("jack", asynchronous=True)
+    any_backend.services.auth_requests.complete(PHONE, first.transaction_id, "fraud")
+    assert b.get_authentication_status(first.transaction_id).status == "fraud"
+    assert b.get_user_info("jack").blocked
+    b.update_user_settings("jack", UserSettingsInput(blocked=False))
+    second = b.authenticate_user("jack", asynchronous=True)
+    assert b.cancel_authentication(second.transaction_id).status == "cancelled"
+
+
+def test_activation_codes(any_backend) -> None:
+    b = any_backend.backend
+    b.create_user("kim")
+    code = b.generate_activation_code("kim")
+    assert len(code.code) == 12 and code.code.isdigit()
+    assert code.url == any_backend.server.base_url + "/PA" and code.account_name == "MFA Portal"
+    assert dt.timedelta(minutes=9) < code.expires_at - dt.datetime.now(dt.UTC).replace(tzinfo=None) \
+        <= dt.timedelta(minutes=10, seconds=5)
+    assert f"code={code.code}" in code.qr_payload
+    key = ec.generate_private_key(ec.SECP256R1()).public_key().public_bytes(Encoding.DER,
+                                                                            PublicFormat.SubjectPublicKeyInfo)
+    any_backend.services.activation.activate(PHONE, code.code, DeviceRegistration("Pixel", "android", key))
+    devices = b.get_user_info("kim").devices
+    assert [(d.name, d.platform, d.status) for d in devices] == [("Pixel", "android", "active")]
+    with pytest.raises(DeviceLimitReached):
+        b.generate_activation_code("kim")
+
+
+# -- the SOAP adapter's own failure modes ------------------------------------------------------
+def _soap_only(any_backend) -> None:
+    if any_backend.kind == "local":
+        pytest.skip("SoapBackend only")
+
+
+def test_unreachable_server_is_backend_unavailable_quickly(any_backend) -> None:
+    _soap_only(any_backend)
+    started = time.monotonic()
+    with pytest.raises(BackendUnavailable):
+        SoapBackend("http://127.0.0.1:9/PfWsSdk.asmx", "x", "y", timeout=2).test_connection()
+    assert time.monotonic() - started < 5
+
+
+def test_rejected_service_accounts_are_backend_unavailable(any_backend) -> None:
+    _soap_only(any_backend)
+    server = any_backend.server
+    with pytest.raises(BackendUnavailable, match="service account"):
+        server.soap_backend(password="wrong-password-123").test_connection()
+    server.services.accounts.create(Actor("t"), "no-group", "no-group-password-1", kind="service", role="service")
+    with pytest.raises(BackendUnavailable, match="service account"):
+        server.soap_backend(username="no-group", password="no-group-password-1").test_connection()
+
+
+def test_an_untrusted_certificate_is_refused(live_tls_server) -> None:
+    backend = SoapBackend(live_tls_server.url, "svc-portal", "service-account-password-1", ca_file=None, timeout=5)
+    with pytest.raises(BackendUnavailable):
+        backend.test_connection()
