@@ -238,22 +238,16 @@ def test_activation_codes(any_backend) -> None:
 
 
 # -- the SOAP adapter's own failure modes ------------------------------------------------------
-def _soap_only(any_backend) -> None:
-    if any_backend.kind == "local":
-        pytest.skip("SoapBackend only")
-
-
-def test_unreachable_server_is_backend_unavailable_quickly(any_backend) -> None:
-    _soap_only(any_backend)
+def test_unreachable_server_is_backend_unavailable_quickly() -> None:
     started = time.monotonic()
     with pytest.raises(BackendUnavailable):
         SoapBackend("http://127.0.0.1:9/PfWsSdk.asmx", "x", "y", timeout=2).test_connection()
     assert time.monotonic() - started < 5
 
 
-def test_rejected_service_accounts_are_backend_unavailable(any_backend) -> None:
-    _soap_only(any_backend)
-    server = any_backend.server
+@pytest.mark.parametrize("server_fixture", ["live_server", "live_tls_server"])
+def test_rejected_service_accounts_are_backend_unavailable(request, server_fixture) -> None:
+    server = request.getfixturevalue(server_fixture)
     with pytest.raises(BackendUnavailable, match="service account"):
         server.soap_backend(password="wrong-password-123").test_connection()
     server.services.accounts.create(Actor("t"), "no-group", "no-group-password-1", kind="service", role="service")
