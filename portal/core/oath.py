@@ -32,7 +32,7 @@ HOTP_LOOKAHEAD = 10
 
 # The sign-in hot path runs on the driver connection (see portal.core.sql). A claim is one
 # conditional UPDATE: of two requests racing with one code, exactly one sees rowcount 1.
-_HOT_USER = Sql("""
+_HOT_USER_SELECT = """
     SELECT u.id, u.username, u.enabled,
            CASE WHEN u.blocked AND (u.blocked_until IS NULL OR u.blocked_until > %(now)s) THEN 1 ELSE 0 END,
            CASE WHEN u.locked_until IS NOT NULL AND u.locked_until > %(now)s THEN 1 ELSE 0 END,
@@ -40,16 +40,9 @@ _HOT_USER = Sql("""
            u.failed_attempts, u.failed_window_start, u.method,
            t.id, t.user_id, t.otp_type, t.algorithm, t.digits, t.period, t.seed_encrypted, t.counter
     FROM users u LEFT JOIN oath_tokens t ON t.user_id = u.id AND t.verified = %(yes)s
-    WHERE u.username_key = %(key)s ORDER BY t.id FOR UPDATE OF u""",
-    sqlite="""
-    SELECT u.id, u.username, u.enabled,
-           CASE WHEN u.blocked AND (u.blocked_until IS NULL OR u.blocked_until > %(now)s) THEN 1 ELSE 0 END,
-           CASE WHEN u.locked_until IS NOT NULL AND u.locked_until > %(now)s THEN 1 ELSE 0 END,
-           CASE WHEN u.bypass_until IS NOT NULL AND u.bypass_until > %(now)s THEN 1 ELSE 0 END,
-           u.failed_attempts, u.failed_window_start, u.method,
-           t.id, t.user_id, t.otp_type, t.algorithm, t.digits, t.period, t.seed_encrypted, t.counter
-    FROM users u LEFT JOIN oath_tokens t ON t.user_id = u.id AND t.verified = %(yes)s
-    WHERE u.username_key = %(key)s ORDER BY t.id""")
+    WHERE u.username_key = %(key)s ORDER BY t.id"""
+# PostgreSQL locks the user's row; SQLite's write transaction already excludes other writers.
+_HOT_USER = Sql(_HOT_USER_SELECT + " FOR UPDATE OF u", sqlite=_HOT_USER_SELECT)
 _RESET_FAILURES = Sql("UPDATE users SET failed_attempts = 0, failed_window_start = NULL WHERE id = %(uid)s")
 _SET_FAILURES = Sql("""UPDATE users SET failed_attempts = %(attempts)s, failed_window_start = %(start)s,
                        locked_until = COALESCE(%(locked)s, locked_until) WHERE id = %(uid)s""")
