@@ -7,6 +7,8 @@ with one code get exactly one device. Generating a new code voids the user's old
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
 import secrets
 import uuid
@@ -14,8 +16,14 @@ from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.serialization import load_der_public_key, load_pem_public_key
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    PublicFormat,
+    load_der_public_key,
+    load_pem_public_key,
+)
 from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
 
 from . import validation as v
 from .audit import Actor, AuditLog
@@ -24,7 +32,7 @@ from .config import CoreConfig
 from .crypto import SecretBox, lookup_hmac
 from .db import Database
 from .errors import CodeExpired, CodeInvalid, CodeUsed, DeviceLimitReached, Forbidden, InvalidInput, NotFound
-from .models import ActivationCode, Device
+from .models import ActivationCode, Device, User
 from .oath import OathService
 from .settings import SettingsService
 from .sql import rowcount
@@ -74,16 +82,14 @@ def parse_public_key(value: str | bytes) -> bytes:
     """Check a device key is ECDSA P-256 and return it as DER SubjectPublicKeyInfo."""
     try:
         if isinstance(value, str):
-            key = load_pem_public_key(value.encode()) if "BEGIN" in value else load_der_public_key(
-                __import__("base64").b64decode(value, validate=True))
+            key = (load_pem_public_key(value.encode()) if "BEGIN" in value
+                   else load_der_public_key(base64.b64decode(value, validate=True)))
         else:
             key = load_der_public_key(value)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, binascii.Error) as exc:
         raise InvalidInput("public_key", "is not a valid public key") from exc
     if not isinstance(key, ec.EllipticCurvePublicKey) or not isinstance(key.curve, ec.SECP256R1):
         raise InvalidInput("public_key", "must be an ECDSA P-256 key")
-    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-
     return key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
 
 
@@ -181,16 +187,14 @@ class ActivationService:
             device.push_token_encrypted = None
             self._audit.append(s, actor, "device.deactivate", u.username, device_id=device_id)
 
-    def _check_limit(self, s, user_id: int, limit: int) -> None:  # type: ignore[no-untyped-def]
+    def _check_limit(self, s: Session, user_id: int, limit: int) -> None:
         active = s.scalar(select(func.count()).select_from(Device)
                           .where(Device.user_id == user_id, Device.status == "active")) or 0
         if active >= limit:
             raise DeviceLimitReached(limit)
 
 
-def _username_of(s, user_id: int) -> str:  # type: ignore[no-untyped-def]
-    from .models import User
-
+def _username_of(s: Session, user_id: int) -> str:
     name = s.scalar(select(User.username).where(User.id == user_id))
     if name is None:
         raise Forbidden("The user of this activation code no longer exists.")

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from . import validation as v
 from .audit import Actor, AuditLog
-from .authn import AuthRequestInfo, AuthRequestService, _ip
+from .authn import AuthRequestInfo, AuthRequestService
 from .clock import Clock
 from .db import Database
 from .errors import InvalidInput, UserBlocked, UserDisabled, UserLockedOut
@@ -54,7 +54,7 @@ class AuthenticationService:
                      timeout: int = 60, number_matching: bool = False) -> AuthOutcome:
         username = v.username(username)
         application = v.text("applicationName", application, max_len=128, required=False) or None
-        client_ip = _ip(client_ip)
+        client_ip = v.ip_address(client_ip)
         timeout = v.integer("timeoutSeconds", timeout, minimum=5, maximum=300)
         if otp is not None and otp != "":
             otp = v.otp_code(otp, "otp")

@@ -84,7 +84,7 @@ class AuthRequestService:
                lifetime_seconds: int | None = None) -> AuthRequestInfo:
         method = v.choice("method", method, METHODS)
         application = v.text("application", application, max_len=128, required=False) or None
-        client_ip = _ip(client_ip)
+        client_ip = v.ip_address(client_ip)
         lifetime = v.integer("timeout", lifetime_seconds if lifetime_seconds is not None else self._lifetime,
                              minimum=5, maximum=600)
         now = self._clock.now()
@@ -212,15 +212,3 @@ def _request_id(value: str) -> str:
     if len(value) != 32 or any(c not in "0123456789abcdef" for c in value):
         raise InvalidInput("transaction_id", "is not a valid transaction id")
     return value
-
-
-def _ip(value: str | None) -> str | None:
-    import ipaddress
-
-    raw = v.text("client_ip", value, max_len=45, required=False)
-    if not raw:
-        return None
-    try:
-        return str(ipaddress.ip_address(raw))
-    except ValueError as exc:
-        raise InvalidInput("client_ip", "is not an IP address") from exc

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -48,6 +49,17 @@ def username(value: object, field: str = "username") -> str:
     if not _USERNAME.match(name):
         raise InvalidInput(field, "may hold only letters, digits and . _ @ + - \\")
     return name
+
+
+def ip_address(value: object, field: str = "client_ip") -> str | None:
+    """An IPv4 or IPv6 address in its canonical text form, or None when not given."""
+    raw = text(field, value, max_len=45, required=False)
+    if not raw:
+        return None
+    try:
+        return str(ipaddress.ip_address(raw))
+    except ValueError as exc:
+        raise InvalidInput(field, "is not an IP address") from exc
 
 
 def email(value: object, field: str = "email") -> str | None:

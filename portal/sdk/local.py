@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from ..core import validation
 from ..core.audit import Actor
 from ..core.authenticate import AuthOutcome
 from ..core.errors import InvalidInput
@@ -99,9 +100,7 @@ class LocalBackend:
     def validate_primary_credentials(self, username: str, password: str, client_ip: str | None = None) -> bool:
         actor = self._actor()
         if client_ip:
-            from ..core.authn import _ip
-
-            actor = Actor(actor.name, _ip(client_ip), actor.correlation_id)
+            actor = Actor(actor.name, validation.ip_address(client_ip), actor.correlation_id)
         return self._s.primary.validate(actor, username, password)
 
     def authenticate_user(self, username: str, *, otp: str | None = None, pin: str | None = None,
