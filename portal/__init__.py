@@ -61,7 +61,7 @@ def _init_core(app: Flask) -> None:
     from .core.services import build_services
     from .sdk.local import LocalBackend
 
-    services = app.config.get("SERVICES_OVERRIDE") or build_services(config_module.core_config(app.config))
+    services = build_services(config_module.core_config(app.config))
     app.extensions[SERVICES] = services
     app.extensions[BACKEND] = lambda actor=None: LocalBackend(services, actor or (lambda: Actor("system")))
 
