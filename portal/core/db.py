@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import create_engine, event, make_url, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
@@ -31,6 +31,7 @@ class Database:
         # an open one), so the pool's extra rollback on each check-in is skipped.
         kwargs: dict[str, Any] = {"echo": echo, "future": True, "pool_reset_on_return": None}
         if self.is_sqlite:
+            _create_private(make_url(url).database)
             kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
             if url in ("sqlite://", "sqlite:///:memory:"):
                 kwargs["poolclass"] = StaticPool
@@ -93,6 +94,13 @@ class Database:
         self.engine.dispose()
         if self._writer is not None:
             self._writer.close()
+
+
+def _create_private(path: str | None) -> None:
+    """Create a new SQLite file readable by its owner only (its -wal and -shm files follow)."""
+    if path and path != ":memory:" and not os.path.exists(path):
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
 
 
 class _WriterQueue:

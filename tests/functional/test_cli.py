@@ -270,3 +270,19 @@ def test_settings_change_is_atomic(app) -> None:  # type: ignore[no-untyped-def]
     assert result.exit_code == 1
     assert "pin_minimum_length" in result.output
     assert _services(app).settings.get()["device_limit"] == 1
+
+
+def test_setup_creates_a_database_only_its_owner_can_read(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import stat
+
+    from portal import create_app
+    from tests.conftest import app_settings
+
+    db = tmp_path / "fresh" / "portal.db"
+    app = create_app(app_settings(tmp_path, f"sqlite:///{db}"))
+    try:
+        assert app.test_cli_runner().invoke(args=["setup"]).exit_code == 0
+        for path in tmp_path.joinpath("fresh").glob("portal.db*"):
+            assert stat.S_IMODE(path.stat().st_mode) & 0o077 == 0, path
+    finally:
+        app.extensions["portal.services"].close()
