@@ -7,6 +7,6 @@ scripts/venv.sh test
 scripts/services.sh
 mkdir -p test-output
 echo "Lint (ruff) and types (mypy strict on portal/core and portal/sdk)..." >&2
-.venv/bin/ruff check portal tests bench
+.venv/bin/ruff check portal tests bench scripts
 .venv/bin/mypy
 exec .venv/bin/python -m pytest "$@"
