@@ -9,4 +9,4 @@ mkdir -p test-output
 echo "Lint (ruff) and types (mypy strict on portal/core and portal/sdk)..." >&2
 .venv/bin/ruff check portal tests bench scripts
 .venv/bin/mypy
-exec .venv/bin/python -m pytest "$@"
+exec .venv/bin/python -m pytest --cov=portal --cov-branch --cov-report=term:skip-covered "$@"
