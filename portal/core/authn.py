@@ -11,13 +11,14 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 import threading
+import time
 from dataclasses import dataclass
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from . import validation as v
-from .audit import Actor, AuditLog
+from .audit import SYSTEM, Actor, AuditLog
 from .clock import Clock
 from .db import Database
 from .errors import InvalidInput, NotFound, RequestNotPending
@@ -165,8 +166,6 @@ class AuthRequestService:
 
     def wait(self, request_id: str, timeout: float, poll_interval: float = 0.05) -> AuthRequestInfo:
         """Block until the request leaves ``pending`` or ``timeout`` seconds pass."""
-        import time
-
         deadline = time.monotonic() + timeout
         while True:
             info = self.get(request_id)
@@ -195,8 +194,6 @@ class AuthRequestService:
             if done:
                 r = s.get(AuthRequest, request_id)
                 username = s.scalar(select(User.username).where(User.id == r.user_id)) if r else None
-                from .audit import SYSTEM
-
                 self._audit.append(s, SYSTEM, "auth.expired", username, request_id=request_id)
 
     def _on_fraud(self, s: Session, actor: Actor, u: User, now: dt.datetime) -> None:

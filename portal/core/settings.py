@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from . import validation as v
 from .audit import Actor, AuditLog
 from .clock import Clock
 from .db import Database
@@ -118,8 +119,6 @@ BY_KEY: dict[str, SettingDef] = {d.key: d for d in DEFINITIONS}
 
 def coerce(defn: SettingDef, value: Any) -> Any:
     """Validate one value against its definition; the error names the setting key."""
-    from . import validation as v
-
     if defn.kind == "bool":
         return v.boolean(defn.key, value)
     if defn.kind == "int":

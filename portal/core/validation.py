@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import ipaddress
 import re
 import unicodedata
@@ -198,6 +199,4 @@ def normalise_answer(value: str) -> str:
 
 
 def constant_time_code(expected: str, given: str) -> bool:
-    import hmac
-
     return hmac.compare_digest(expected.encode(), given.encode())

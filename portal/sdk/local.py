@@ -6,8 +6,8 @@ from collections.abc import Callable
 
 from ..core import validation
 from ..core.audit import Actor
-from ..core.authenticate import AuthOutcome
-from ..core.errors import InvalidInput
+from ..core.authenticate import AuthOutcome, outcome_of
+from ..core.errors import InvalidInput, UserBlocked, UserDisabled, UserLockedOut
 from ..core.services import Services
 from ..core.users import UserFields, UserInfo
 from .backend import (
@@ -115,13 +115,9 @@ class LocalBackend:
         return result_of(self._s.authentication.status(transaction_id, wait_seconds))
 
     def cancel_authentication(self, transaction_id: str) -> AuthenticationResult:
-        from ..core.authenticate import outcome_of
-
         return result_of(outcome_of(self._s.auth_requests.cancel(self._actor(), transaction_id)))
 
     def validate_oath_code(self, username: str, code: str) -> OathCheck:
-        from ..core.errors import UserBlocked, UserDisabled, UserLockedOut
-
         try:
             result = self._s.oath.validate(self._actor(), username, code)
         except (UserBlocked, UserDisabled, UserLockedOut) as exc:
