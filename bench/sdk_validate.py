@@ -106,12 +106,15 @@ def wrk(url: str, path: str, bodies: Path, seconds: int, connections: int) -> di
             "requests": int(total.group(1)) if total else 0, "non_2xx": int(non2xx.group(1)) if non2xx else 0}
 
 
-def count_outcomes(db: Path, action: str) -> dict[str, int]:
-    import sqlite3
+def count_outcomes(db_url: str, action: str) -> dict[str, int]:
+    from sqlalchemy import create_engine, text
 
-    with sqlite3.connect(db) as conn:
-        return dict(conn.execute("SELECT outcome, COUNT(*) FROM audit_log WHERE action = ? GROUP BY outcome",
-                                 (action,)).fetchall())
+    engine = create_engine(db_url)
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT outcome, COUNT(*) FROM audit_log WHERE action = :a GROUP BY outcome"),
+                            {"a": action}).all()
+    engine.dispose()
+    return {r[0]: r[1] for r in rows}
 
 
 def local_backend(db_url: str, users: range, seconds: float, threads: int, start: int) -> dict[str, float]:
@@ -157,13 +160,18 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--threads", type=int, default=8, help="gunicorn threads per worker")
     ap.add_argument("--json", type=Path, help="also write the figures here")
+    ap.add_argument("--database-url", help="an empty PostgreSQL database instead of a fresh SQLite file, e.g. "
+                    "postgresql+psycopg://postgres@127.0.0.1:5432/bench (its tables are dropped first)")
     args = ap.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is needed: apt-get install wrk")
     tmp = Path(tempfile.mkdtemp(prefix="portal-bench-"))
-    db = tmp / "bench.db"
-    db_url = f"sqlite:///{db}"
-    print(f"preparing {args.users} users with HOTP tokens in {db} ...", file=sys.stderr)
+    db_url = args.database_url or f"sqlite:///{tmp / 'bench.db'}"
+    if args.database_url:
+        from portal.core.migrate import downgrade
+
+        downgrade(db_url, "base")
+    print(f"preparing {args.users} users with HOTP tokens in {db_url} ...", file=sys.stderr)
     prepare(db_url, args.users)
     # Each case and round gets its own users, so every token's counter starts at 0 and every
     # code sent is valid (a refused code would measure the lockout path instead).
@@ -207,8 +215,8 @@ def main() -> None:
                 res["SOAP AuthenticateUser+OTP"] = wrk(server.url, "/PfWsSdk.asmx", tmp / f"authenticate{r}",
                                                        args.seconds, args.connections)
                 rounds_out.append(res)
-            outcomes = count_outcomes(db, "oath.validate")
-            auth_outcomes = count_outcomes(db, "auth.approved"), count_outcomes(db, "auth.denied")
+            outcomes = count_outcomes(db_url, "oath.validate")
+            auth_outcomes = count_outcomes(db_url, "auth.approved"), count_outcomes(db_url, "auth.denied")
     finally:
         os.killpg(bare.pid, 15)
         bare.wait()
@@ -229,7 +237,8 @@ def _table(results: dict[str, dict[str, float]], args: argparse.Namespace) -> No
     bare_rps = results["bare Flask endpoint"]["rps"]
     print(f"\nmachine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores, Python "
           f"{platform.python_version()}, gunicorn {args.workers} gthread workers x {args.threads} threads, "
-          f"wrk -t2 -c{args.connections} -d{args.seconds}s, SQLite (WAL), load {os.getloadavg()[0]:.2f}")
+          f"wrk -t2 -c{args.connections} -d{args.seconds}s, {args.database_url and 'PostgreSQL' or 'SQLite (WAL)'}, "
+          f"load {os.getloadavg()[0]:.2f}")
     print(f"{'case':32} {'req/s':>9} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} {'x bare':>7}  notes")
     for name, r in results.items():
         notes = {k: v for k, v in r.items() if k not in ("rps", "p50_ms", "p90_ms", "p99_ms")}
