@@ -79,7 +79,7 @@ class AuthenticationService:
                 ok = self._oath.check_in(raw, actor, user, otp).ok
                 result, reason = ("approved", None) if ok else ("denied", "invalid_code")
                 rid = self._record(raw, user.id, "oath_token", result, reason, application, client_ip, now)
-                self._audit.append_raw(raw, actor, f"auth.{result}", user.username, "success",
+                self._audit.append_raw(raw, actor, f"auth.{result}", user.username, _outcome(result),
                                        {"request_id": rid, "method": "oath_token", "reason": reason,
                                         "application": application})
                 return AuthOutcome(rid, result, reason, "oath_token")
@@ -113,7 +113,7 @@ class AuthenticationService:
         with self._db.raw_write() as raw:
             user = load_hot_user(raw, username, now)
             rid = self._record(raw, user.id, method, result, reason, application, client_ip, now)
-            self._audit.append_raw(raw, actor, f"auth.{result}", user.username, "success",
+            self._audit.append_raw(raw, actor, f"auth.{result}", user.username, _outcome(result),
                                    {"request_id": rid, "method": method, "reason": reason, "application": application})
         return AuthOutcome(rid, status or result, reason, method)
 
@@ -125,6 +125,11 @@ class AuthenticationService:
         raw.execute(_RECORD, {"id": rid, "uid": user_id, "method": method, "status": result, "reason": reason,
                               "application": application, "client_ip": client_ip, "now": now}).close()
         return rid
+
+
+def _outcome(result: str) -> str:
+    """Audit outcome of a sign-in: only an approval is a success."""
+    return "success" if result == "approved" else "failure"
 
 
 _END_BYPASS = Sql("UPDATE users SET bypass_until = NULL WHERE id = %(uid)s")

@@ -140,8 +140,9 @@ class AuthRequestService:
             assert u is not None
             if not won:
                 raise RequestNotPending(r.status if r.status != "pending" else "expired")
-            self._audit.append(s, actor, f"auth.{result}", u.username, request_id=request_id,
-                               reason=reason, device_id=device_id)
+            self._audit.append(s, actor, f"auth.{result}", u.username,
+                               outcome="success" if result == "approved" else "failure",
+                               request_id=request_id, reason=reason, device_id=device_id)
             if result == "fraud":
                 self._on_fraud(s, actor, u, now)
             info = _info(r, u.username)

@@ -164,3 +164,15 @@ def test_pins_generated_and_checked(services) -> None:
     assert not services.users.check_pin(A, "tia", "9999")
     services.settings.update(A, {"pin_minimum_length": 6})
     assert len(services.users.set_pin(A, "tia", None)) == 6
+
+
+def test_a_refused_sign_in_is_audited_as_a_failure(services) -> None:
+    from portal.core.models import AuditEntry
+
+    services.users.create(A, "uma")
+    services.oath.add_software_token(A, "uma")
+    outcome = services.authentication.authenticate(A, "uma", otp="000000")
+    assert outcome.status == "denied"
+    with services.db.read() as s:
+        entry = s.scalars(select(AuditEntry).where(AuditEntry.action == "auth.denied")).one()
+    assert entry.outcome == "failure"
