@@ -67,7 +67,14 @@ def _init_core(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
+    from flask_wtf.csrf import CSRFProtect
+
     from .health import bp as health_bp
+
+    # The Referer check is replaced by an Origin check (selfservice): with our
+    # no-referrer policy browsers send no Referer.
+    app.config.setdefault("WTF_CSRF_SSL_STRICT", False)
+    csrf = CSRFProtect(app)
 
     app.register_blueprint(health_bp)
     role = app.config["ROLE"]
@@ -75,3 +82,8 @@ def _register_blueprints(app: Flask) -> None:
         from .sdk.views import bp as sdk_bp
 
         app.register_blueprint(sdk_bp)
+        csrf.exempt(sdk_bp)  # SOAP: Basic auth per request, no browser session
+    if role in ("all", "frontend"):
+        from . import selfservice
+
+        selfservice.init_app(app)

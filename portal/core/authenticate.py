@@ -21,6 +21,7 @@ from .clock import Clock
 from .db import Database
 from .errors import InvalidInput, UserBlocked, UserDisabled, UserLockedOut
 from .oath import OathService, load_hot_user
+from .settings import METHODS
 from .sql import Raw, Sql
 from .users import UserService
 
@@ -51,8 +52,11 @@ class AuthenticationService:
 
     def authenticate(self, actor: Actor, username: str, *, otp: str | None = None, pin: str | None = None,
                      application: str | None = None, client_ip: str | None = None, asynchronous: bool = False,
-                     timeout: int = 60, number_matching: bool = False) -> AuthOutcome:
+                     timeout: int = 60, number_matching: bool = False, method: str | None = None) -> AuthOutcome:
+        """``method`` asks a method other than the user's own (the portal's "Authenticate me
+        now" for a method being set up); None uses the user's method."""
         username = v.username(username)
+        asked = v.choice("method", method, METHODS) if method else None
         application = v.text("applicationName", application, max_len=128, required=False) or None
         client_ip = v.ip_address(client_ip)
         timeout = v.integer("timeoutSeconds", timeout, minimum=5, maximum=300)
@@ -61,7 +65,7 @@ class AuthenticationService:
         now = self._clock.now()
         with self._db.raw_write() as raw:
             user = load_hot_user(raw, username, now)
-            method = user.method
+            method = asked or user.method
             try:
                 user.ensure_can_authenticate()
             except (UserDisabled, UserBlocked, UserLockedOut) as exc:

@@ -15,6 +15,7 @@ from .config import CoreConfig
 from .crypto import Hasher, SecretBox, derive_key
 from .db import Database
 from .directory import LocalDirectory, UserDirectory
+from .enrollment import EnrollmentService
 from .errors import Unauthorized
 from .oath import OathService
 from .questions import SecurityQuestionService
@@ -71,6 +72,7 @@ class Services:
     questions: SecurityQuestionService
     primary: PrimaryAuthService
     authentication: AuthenticationService
+    enrollment: EnrollmentService
 
     def close(self) -> None:
         self.db.dispose()
@@ -95,5 +97,6 @@ def build_services(cfg: CoreConfig, *, clock: Clock | None = None, throttle: Thr
     questions = SecurityQuestionService(db, audit, clock, hasher, settings)
     primary = PrimaryAuthService(db, audit, LocalDirectory(db, hasher), throttle)
     authentication = AuthenticationService(db, audit, clock, users, oath, auth_requests)
+    enrollment = EnrollmentService(db, audit, clock, settings)
     return Services(cfg, db, clock, audit, box, hasher, throttle, settings, users, oath, activation,
-                    auth_requests, accounts, questions, primary, authentication)
+                    auth_requests, accounts, questions, primary, authentication, enrollment)

@@ -9,13 +9,16 @@ errors are the product's one hierarchy, re-exported here.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import urlencode
 
-from ..core.errors import (  # noqa: F401  (re-exported for the frontends)
+from ..core.audit import Actor
+from ..core.errors import (
     BackendUnavailable,
     Conflict,
+    DeviceLimitReached,
     Forbidden,
     InvalidInput,
     NotFound,
@@ -23,8 +26,31 @@ from ..core.errors import (  # noqa: F401  (re-exported for the frontends)
     RequestNotPending,
     Throttled,
     Unauthorized,
+    UserBlocked,
+    UserDisabled,
+    UserLockedOut,
     UserNotFound,
 )
+
+# Imported names the frontends take from here (they never import the core); the names
+# defined below are public as well.
+__all__ = [
+    "Actor",
+    "BackendUnavailable",
+    "Conflict",
+    "DeviceLimitReached",
+    "Forbidden",
+    "InvalidInput",
+    "NotFound",
+    "PortalError",
+    "RequestNotPending",
+    "Throttled",
+    "Unauthorized",
+    "UserBlocked",
+    "UserDisabled",
+    "UserLockedOut",
+    "UserNotFound",
+]
 
 
 @dataclass(frozen=True)
@@ -131,6 +157,30 @@ class ActivationCode:
 
 
 @dataclass(frozen=True)
+class OathEnrollment:
+    """A new authenticator-app token: shown once, counts after ``confirm_oath_token``."""
+
+    token_id: int
+    secret_base32: str
+    key_uri: str
+
+
+@dataclass(frozen=True)
+class SecurityQuestion:
+    id: int
+    text: str
+
+
+@dataclass(frozen=True)
+class QuestionCatalogue:
+    required: int
+    questions: tuple[SecurityQuestion, ...]
+
+
+SettingValue = bool | int | str
+
+
+@dataclass(frozen=True)
 class ConnectionInfo:
     status: str
     server_version: str
@@ -156,7 +206,7 @@ class MfaBackend(Protocol):
     def authenticate_user(self, username: str, *, otp: str | None = None, pin: str | None = None,
                           application_name: str | None = None, client_ip: str | None = None,
                           asynchronous: bool = False, timeout_seconds: int = 60,
-                          number_matching: bool = False) -> AuthenticationResult: ...
+                          number_matching: bool = False, method: str | None = None) -> AuthenticationResult: ...
 
     def get_authentication_status(self, transaction_id: str, wait_seconds: int = 0) -> AuthenticationResult: ...
 
@@ -165,6 +215,39 @@ class MfaBackend(Protocol):
     def validate_oath_code(self, username: str, code: str) -> OathCheck: ...
 
     def generate_activation_code(self, username: str) -> ActivationCode: ...
+
+    # -- what the user portal needs beyond the original's operations ---------------------------
+    def get_portal_settings(self) -> dict[str, SettingValue]:
+        """Every setting by key, plus ``offered_methods`` (comma-separated): what users may pick."""
+        ...
+
+    def get_activation_status(self, username: str) -> str:
+        """The newest code's state: none | pending | completed | expired | voided."""
+        ...
+
+    def deactivate_device(self, username: str, device_id: str) -> None: ...
+
+    def add_oath_token(self, username: str) -> OathEnrollment: ...
+
+    def confirm_oath_token(self, username: str, token_id: int, code: str) -> bool: ...
+
+    def remove_oath_token(self, username: str, token_id: int) -> None: ...
+
+    def get_security_questions(self, language: str = "en") -> QuestionCatalogue: ...
+
+    def set_security_answers(self, username: str, answers: Mapping[int, str]) -> None: ...
+
+    def get_security_challenge(self, username: str) -> tuple[SecurityQuestion, ...]:
+        """N of the user's questions at random; empty when the user has none."""
+        ...
+
+    def verify_security_answers(self, username: str, answers: Mapping[int, str]) -> bool: ...
+
+    def set_one_time_bypass(self, username: str, seconds: int | None = None) -> dt.datetime: ...
+
+    def complete_enrollment(self, username: str, method: str) -> UserSettings:
+        """Set the method and mark the user enrolled, if the method is proven (core rules)."""
+        ...
 
 
 SERVER_VERSION = "mfa-portal 0.1.0"

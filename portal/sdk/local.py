@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import datetime as dt
+from collections.abc import Callable, Mapping
 
 from ..core import validation
 from ..core.audit import Actor
 from ..core.authenticate import AuthOutcome, outcome_of
 from ..core.errors import InvalidInput, UserBlocked, UserDisabled, UserLockedOut
+from ..core.questions import ANSWERS_REQUIRED
 from ..core.services import Services
 from ..core.users import UserFields, UserInfo
 from .backend import (
@@ -17,7 +19,11 @@ from .backend import (
     ConnectionInfo,
     DeviceInfo,
     OathCheck,
+    OathEnrollment,
     OathTokenInfo,
+    QuestionCatalogue,
+    SecurityQuestion,
+    SettingValue,
     UserPage,
     UserSettings,
     UserSettingsInput,
@@ -106,10 +112,10 @@ class LocalBackend:
     def authenticate_user(self, username: str, *, otp: str | None = None, pin: str | None = None,
                           application_name: str | None = None, client_ip: str | None = None,
                           asynchronous: bool = False, timeout_seconds: int = 60,
-                          number_matching: bool = False) -> AuthenticationResult:
+                          number_matching: bool = False, method: str | None = None) -> AuthenticationResult:
         return result_of(self._s.authentication.authenticate(
             self._actor(), username, otp=otp, pin=pin, application=application_name, client_ip=client_ip,
-            asynchronous=asynchronous, timeout=timeout_seconds, number_matching=number_matching))
+            asynchronous=asynchronous, timeout=timeout_seconds, number_matching=number_matching, method=method))
 
     def get_authentication_status(self, transaction_id: str, wait_seconds: int = 0) -> AuthenticationResult:
         return result_of(self._s.authentication.status(transaction_id, wait_seconds))
@@ -127,6 +133,47 @@ class LocalBackend:
     def generate_activation_code(self, username: str) -> ActivationCode:
         info = self._s.activation.generate(self._actor(), username)
         return ActivationCode(info.code, info.url, info.account_name, info.username, info.expires_at)
+
+    def get_portal_settings(self) -> dict[str, SettingValue]:
+        values: dict[str, SettingValue] = dict(self._s.settings.get())
+        values["offered_methods"] = ",".join(self._s.enrollment.offered_methods())
+        return values
+
+    def get_activation_status(self, username: str) -> str:
+        return self._s.activation.status(username)
+
+    def deactivate_device(self, username: str, device_id: str) -> None:
+        self._s.activation.deactivate(self._actor(), username, device_id)
+
+    def add_oath_token(self, username: str) -> OathEnrollment:
+        token = self._s.oath.add_software_token(self._actor(), username)
+        return OathEnrollment(token.token_id, token.secret_base32, token.key_uri)
+
+    def confirm_oath_token(self, username: str, token_id: int, code: str) -> bool:
+        return self._s.oath.confirm_token(self._actor(), username, token_id, code)
+
+    def remove_oath_token(self, username: str, token_id: int) -> None:
+        self._s.oath.remove_token(self._actor(), username, token_id)
+
+    def get_security_questions(self, language: str = "en") -> QuestionCatalogue:
+        return QuestionCatalogue(ANSWERS_REQUIRED, tuple(
+            SecurityQuestion(q.id, q.text) for q in self._s.questions.catalogue(language)))
+
+    def set_security_answers(self, username: str, answers: Mapping[int, str]) -> None:
+        self._s.questions.set_answers(self._actor(), username, answers)
+
+    def get_security_challenge(self, username: str) -> tuple[SecurityQuestion, ...]:
+        return tuple(SecurityQuestion(q.id, q.text) for q in self._s.questions.challenge(username))
+
+    def verify_security_answers(self, username: str, answers: Mapping[int, str]) -> bool:
+        return self._s.questions.verify(self._actor(), username, answers)
+
+    def set_one_time_bypass(self, username: str, seconds: int | None = None) -> dt.datetime:
+        return self._s.enrollment.set_bypass(self._actor(), username, seconds)
+
+    def complete_enrollment(self, username: str, method: str) -> UserSettings:
+        self._s.enrollment.complete(self._actor(), username, method)
+        return self.get_user_info(username)
 
     @staticmethod
     def _refuse_state_fields(settings: UserSettingsInput) -> None:

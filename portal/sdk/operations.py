@@ -12,7 +12,8 @@ from typing import TypeAlias
 
 from lxml import etree
 
-from .backend import AuthenticationResult, MfaBackend, UserSettings, UserSettingsInput
+from ..core.errors import InvalidInput
+from .backend import AuthenticationResult, MfaBackend, SecurityQuestion, UserSettings, UserSettingsInput
 from .soap import NS, q
 
 Element: TypeAlias = "etree._Element"
@@ -39,6 +40,20 @@ def _bool(el: Element, name: str) -> bool | None:
 def _int(el: Element, name: str, default: int) -> int:
     raw = _opt(el, name)
     return default if raw is None else int(raw.strip())
+
+
+def _answers(el: Element) -> dict[int, str]:
+    """``answers`` as a mapping; a question named twice is refused, not silently dropped."""
+    answers: dict[int, str] = {}
+    container = el.find(q("answers"))
+    for answer in container if container is not None else ():
+        if not isinstance(answer.tag, str):
+            continue
+        qid = _int(answer, "QuestionId", 0)
+        if qid in answers:
+            raise InvalidInput("answers", "names a question twice")
+        answers[qid] = _req(answer, "Text")
+    return answers
 
 
 def _settings_input(el: Element | None) -> UserSettingsInput:
@@ -110,6 +125,14 @@ def _auth(parent: Element, tag: str, r: AuthenticationResult) -> None:
         _add(el, name, value)
 
 
+def _questions(parent: Element, questions: tuple[SecurityQuestion, ...]) -> None:
+    el = etree.SubElement(parent, q("Questions"))
+    for question in questions:
+        qe = etree.SubElement(el, q("Question"))
+        _add(qe, "Id", question.id)
+        _add(qe, "Text", question.text)
+
+
 def _response(op: str) -> Element:
     return etree.Element(q(f"{op}Response"), nsmap={None: NS})
 
@@ -176,7 +199,7 @@ def authenticate_user(b: MfaBackend, el: Element) -> Element:
         _req(el, "username"), otp=_opt(el, "otp"), pin=_opt(el, "pin"),
         application_name=_opt(el, "applicationName"), client_ip=_opt(el, "clientIp"),
         asynchronous=bool(_bool(el, "asynchronous")), timeout_seconds=_int(el, "timeoutSeconds", 60),
-        number_matching=bool(_bool(el, "numberMatching")),
+        number_matching=bool(_bool(el, "numberMatching")), method=_opt(el, "method"),
     )
     out = _response("AuthenticateUser")
     _auth(out, "AuthenticateUserResult", result)
@@ -215,6 +238,101 @@ def generate_activation_code(b: MfaBackend, el: Element) -> Element:
     return out
 
 
+def get_portal_settings(b: MfaBackend, _el: Element) -> Element:
+    out = _response("GetPortalSettings")
+    result = etree.SubElement(out, q("GetPortalSettingsResult"))
+    for key, value in b.get_portal_settings().items():
+        setting = etree.SubElement(result, q("Setting"))
+        _add(setting, "Key", key)
+        _add(setting, "Type", "bool" if isinstance(value, bool) else "int" if isinstance(value, int) else "str")
+        _add(setting, "Value", value)
+    return out
+
+
+def get_activation_status(b: MfaBackend, el: Element) -> Element:
+    out = _response("GetActivationStatus")
+    _add(out, "GetActivationStatusResult", b.get_activation_status(_req(el, "username")))
+    return out
+
+
+def deactivate_device(b: MfaBackend, el: Element) -> Element:
+    b.deactivate_device(_req(el, "username"), _req(el, "deviceId"))
+    out = _response("DeactivateDevice")
+    _add(out, "DeactivateDeviceResult", True)
+    return out
+
+
+def add_oath_token(b: MfaBackend, el: Element) -> Element:
+    token = b.add_oath_token(_req(el, "username"))
+    out = _response("AddOathToken")
+    result = etree.SubElement(out, q("AddOathTokenResult"))
+    for name, value in (("TokenId", token.token_id), ("SecretBase32", token.secret_base32),
+                        ("KeyUri", token.key_uri)):
+        _add(result, name, value)
+    return out
+
+
+def confirm_oath_token(b: MfaBackend, el: Element) -> Element:
+    ok = b.confirm_oath_token(_req(el, "username"), _int(el, "tokenId", 0), _req(el, "code"))
+    out = _response("ConfirmOathToken")
+    _add(out, "ConfirmOathTokenResult", ok)
+    return out
+
+
+def remove_oath_token(b: MfaBackend, el: Element) -> Element:
+    b.remove_oath_token(_req(el, "username"), _int(el, "tokenId", 0))
+    out = _response("RemoveOathToken")
+    _add(out, "RemoveOathTokenResult", True)
+    return out
+
+
+def get_security_questions(b: MfaBackend, el: Element) -> Element:
+    catalogue = b.get_security_questions(_opt(el, "language") or "en")
+    out = _response("GetSecurityQuestions")
+    result = etree.SubElement(out, q("GetSecurityQuestionsResult"))
+    _add(result, "Required", catalogue.required)
+    _questions(result, catalogue.questions)
+    return out
+
+
+def set_security_answers(b: MfaBackend, el: Element) -> Element:
+    answers = _answers(el)
+    b.set_security_answers(_req(el, "username"), answers)
+    out = _response("SetSecurityAnswers")
+    _add(out, "SetSecurityAnswersResult", True)
+    return out
+
+
+def get_security_challenge(b: MfaBackend, el: Element) -> Element:
+    questions = b.get_security_challenge(_req(el, "username"))
+    out = _response("GetSecurityChallenge")
+    _questions(etree.SubElement(out, q("GetSecurityChallengeResult")), questions)
+    return out
+
+
+def verify_security_answers(b: MfaBackend, el: Element) -> Element:
+    answers = _answers(el)
+    ok = b.verify_security_answers(_req(el, "username"), answers)
+    out = _response("VerifySecurityAnswers")
+    _add(out, "VerifySecurityAnswersResult", ok)
+    return out
+
+
+def set_one_time_bypass(b: MfaBackend, el: Element) -> Element:
+    raw = _opt(el, "seconds")
+    until = b.set_one_time_bypass(_req(el, "username"), None if raw is None else int(raw.strip()))
+    out = _response("SetOneTimeBypass")
+    _add(out, "SetOneTimeBypassResult", until)
+    return out
+
+
+def complete_enrollment(b: MfaBackend, el: Element) -> Element:
+    user = b.complete_enrollment(_req(el, "username"), _req(el, "method"))
+    out = _response("CompleteEnrollment")
+    _user(out, "CompleteEnrollmentResult", user)
+    return out
+
+
 OPERATIONS: dict[str, Handler] = {
     "TestPfWsSdkConnection": test_connection,
     "CreateUser": create_user,
@@ -228,4 +346,16 @@ OPERATIONS: dict[str, Handler] = {
     "CancelAuthentication": cancel_authentication,
     "ValidateOathCode": validate_oath_code,
     "GenerateActivationCode": generate_activation_code,
+    "GetPortalSettings": get_portal_settings,
+    "GetActivationStatus": get_activation_status,
+    "DeactivateDevice": deactivate_device,
+    "AddOathToken": add_oath_token,
+    "ConfirmOathToken": confirm_oath_token,
+    "RemoveOathToken": remove_oath_token,
+    "GetSecurityQuestions": get_security_questions,
+    "SetSecurityAnswers": set_security_answers,
+    "GetSecurityChallenge": get_security_challenge,
+    "VerifySecurityAnswers": verify_security_answers,
+    "SetOneTimeBypass": set_one_time_bypass,
+    "CompleteEnrollment": complete_enrollment,
 }

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+from collections.abc import Mapping
 from typing import Any
 
 import requests
@@ -26,7 +27,11 @@ from .backend import (
     ConnectionInfo,
     DeviceInfo,
     OathCheck,
+    OathEnrollment,
     OathTokenInfo,
+    QuestionCatalogue,
+    SecurityQuestion,
+    SettingValue,
     UserPage,
     UserSettings,
     UserSettingsInput,
@@ -34,6 +39,8 @@ from .backend import (
 from .soap import CONTRACT, NS
 
 _BINDING = f"{{{NS}}}PfWsSdkSoap"
+# The message ``AccountService.authenticate_sdk`` refuses a service account outside the group with.
+_REFUSED_ACCOUNT = "The account is not a member of "
 _WAIT_SLACK = 15  # seconds a waiting call may take beyond its own timeout
 
 
@@ -52,7 +59,9 @@ _ERRORS = _error_classes()
 
 def _rebuild(code: str, message: str, field: str | None) -> E.PortalError:
     """The server's fault as the same exception the in-process backend raises."""
-    if code in ("Unauthorized", "Forbidden"):
+    # Unauthorized is only ever the service account; Forbidden is either the account (not in the
+    # administrators group) or a rule of an operation (e.g. one-time bypass switched off).
+    if code == "Unauthorized" or (code == "Forbidden" and message.startswith(_REFUSED_ACCOUNT)):
         return E.BackendUnavailable(f"The SDK refused this frontend's service account ({message}).")
     if code == "InvalidArgument":
         reason = message.split(": ", 1)[1] if field and message.startswith(f"{field}: ") else message
@@ -95,6 +104,32 @@ def _user(u: Any) -> UserSettings:
 def _auth(r: Any) -> AuthenticationResult:
     return AuthenticationResult(r.TransactionId, r.Status, r.Authenticated, r.Reason, r.Method, r.NumberToMatch,
                                 _naive(r.ExpiresAt))
+
+
+def _items(value: Any, name: str) -> list[Any]:
+    """The repeated ``name`` children of an array element; zeep unwraps a result that has only them."""
+    if value is None:
+        return []
+    if isinstance(value, list):
+        return value
+    return list(getattr(value, name) or [])
+
+
+def _questions(questions: Any) -> tuple[SecurityQuestion, ...]:
+    return tuple(SecurityQuestion(item.Id, item.Text) for item in _items(questions, "Question"))
+
+
+def _answers(answers: Mapping[int, str]) -> dict[str, Any]:
+    return {"Answer": [{"QuestionId": qid, "Text": text} for qid, text in answers.items()]}
+
+
+def _setting(type_: str, raw: str | None) -> SettingValue:
+    text = raw or ""
+    if type_ == "bool":
+        return text.strip() in ("true", "1")
+    if type_ == "int":
+        return int(text.strip())
+    return text
 
 
 def _settings(s: UserSettingsInput | None) -> dict[str, Any] | None:
@@ -186,11 +221,11 @@ class SoapBackend:
     def authenticate_user(self, username: str, *, otp: str | None = None, pin: str | None = None,
                           application_name: str | None = None, client_ip: str | None = None,
                           asynchronous: bool = False, timeout_seconds: int = 60,
-                          number_matching: bool = False) -> AuthenticationResult:
+                          number_matching: bool = False, method: str | None = None) -> AuthenticationResult:
         wait = 0 if asynchronous or otp else max(0, timeout_seconds)
         return _auth(self._call("AuthenticateUser", wait=wait, username=username, otp=otp, pin=pin,
                                 applicationName=application_name, clientIp=client_ip, asynchronous=asynchronous,
-                                timeoutSeconds=timeout_seconds, numberMatching=number_matching))
+                                timeoutSeconds=timeout_seconds, numberMatching=number_matching, method=method))
 
     def get_authentication_status(self, transaction_id: str, wait_seconds: int = 0) -> AuthenticationResult:
         return _auth(self._call("GetAuthenticationStatus", wait=max(0, wait_seconds), transactionId=transaction_id,
@@ -207,3 +242,43 @@ class SoapBackend:
         r = self._call("GenerateActivationCode", username=username)
         return ActivationCode(r.ActivationCode, r.ActivationUrl, r.AccountName, r.Username,
                               _naive(r.ExpiresAt))  # type: ignore[arg-type]
+
+    def get_portal_settings(self) -> dict[str, SettingValue]:
+        r = self._call("GetPortalSettings")
+        return {item.Key: _setting(item.Type, item.Value) for item in _items(r, "Setting")}
+
+    def get_activation_status(self, username: str) -> str:
+        return str(self._call("GetActivationStatus", username=username))
+
+    def deactivate_device(self, username: str, device_id: str) -> None:
+        self._call("DeactivateDevice", username=username, deviceId=device_id)
+
+    def add_oath_token(self, username: str) -> OathEnrollment:
+        r = self._call("AddOathToken", username=username)
+        return OathEnrollment(r.TokenId, r.SecretBase32, r.KeyUri)
+
+    def confirm_oath_token(self, username: str, token_id: int, code: str) -> bool:
+        return bool(self._call("ConfirmOathToken", username=username, tokenId=token_id, code=code))
+
+    def remove_oath_token(self, username: str, token_id: int) -> None:
+        self._call("RemoveOathToken", username=username, tokenId=token_id)
+
+    def get_security_questions(self, language: str = "en") -> QuestionCatalogue:
+        r = self._call("GetSecurityQuestions", language=language)
+        return QuestionCatalogue(r.Required, _questions(r.Questions))
+
+    def set_security_answers(self, username: str, answers: Mapping[int, str]) -> None:
+        self._call("SetSecurityAnswers", username=username, answers=_answers(answers))
+
+    def get_security_challenge(self, username: str) -> tuple[SecurityQuestion, ...]:
+        r = self._call("GetSecurityChallenge", username=username)
+        return _questions(r if r is None or isinstance(r, list) else getattr(r, "Questions", r))
+
+    def verify_security_answers(self, username: str, answers: Mapping[int, str]) -> bool:
+        return bool(self._call("VerifySecurityAnswers", username=username, answers=_answers(answers)))
+
+    def set_one_time_bypass(self, username: str, seconds: int | None = None) -> dt.datetime:
+        return _naive(self._call("SetOneTimeBypass", username=username, seconds=seconds))  # type: ignore[return-value]
+
+    def complete_enrollment(self, username: str, method: str) -> UserSettings:
+        return _user(self._call("CompleteEnrollment", username=username, method=method))

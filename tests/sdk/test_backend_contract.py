@@ -18,6 +18,7 @@ from portal.core.errors import (
     BackendUnavailable,
     Conflict,
     DeviceLimitReached,
+    Forbidden,
     InvalidInput,
     NotFound,
     RequestNotPending,
@@ -37,6 +38,21 @@ def _code() -> str:
 
 def _field(exc: InvalidInput) -> str:
     return exc.field.lower()
+
+
+def _codes(secret_base32: str) -> tuple[str, set[str]]:
+    """The current TOTP code of a secret, and every code that would be accepted around now."""
+    key, now = otp.b32decode(secret_base32), time.time()
+    return otp.totp(key, now), {otp.totp(key, now + step) for step in (-60, -30, 0, 30, 60)}
+
+
+def _wrong_code(accepted: set[str]) -> str:
+    return next(c for c in (f"{n:06d}" for n in range(1_000_000)) if c not in accepted)
+
+
+def _public_key() -> bytes:
+    return ec.generate_private_key(ec.SECP256R1()).public_key().public_bytes(Encoding.DER,
+                                                                             PublicFormat.SubjectPublicKeyInfo)
 
 
 def test_connection(any_backend) -> None:
@@ -235,6 +251,135 @@ def test_activation_codes(any_backend) -> None:
     assert [(d.name, d.platform, d.status) for d in devices] == [("Pixel", "android", "active")]
     with pytest.raises(DeviceLimitReached):
         b.generate_activation_code("kim")
+
+
+def test_portal_settings_come_back_with_their_types(any_backend) -> None:
+    b, services = any_backend.backend, any_backend.services
+    services.settings.update(Actor("t"), {"account_name": "12345", "device_limit": 3, "method_text_message": False})
+    values = b.get_portal_settings()
+    expected = {**services.settings.get(), "offered_methods": "mobile_app,oath_token"}  # no phone provider
+    assert values == expected
+    assert {k: type(v) for k, v in values.items()} == {k: type(v) for k, v in expected.items()}
+    assert values["account_name"] == "12345" and values["device_limit"] == 3
+    assert values["method_text_message"] is False and values["allow_users_to_log_in"] is True
+    assert values["default_method"] == "mobile_app"
+
+
+def test_oath_token_added_confirmed_and_removed(any_backend) -> None:
+    b = any_backend.backend
+    b.create_user("olga")
+    token = b.add_oath_token("olga")
+    assert token.key_uri.startswith("otpauth://totp/") and f"secret={token.secret_base32}" in token.key_uri
+    assert [(t.id, t.kind, t.verified) for t in b.get_user_info("olga").oath_tokens] == [
+        (token.token_id, "software", False)]
+    code, accepted = _codes(token.secret_base32)
+    assert b.confirm_oath_token("olga", token.token_id, _wrong_code(accepted)) is False
+    assert not b.get_user_info("olga").oath_tokens[0].verified
+    assert b.confirm_oath_token("olga", token.token_id, code) is True
+    assert [(t.id, t.verified) for t in b.get_user_info("olga").oath_tokens] == [(token.token_id, True)]
+    with pytest.raises(InvalidInput) as err:
+        b.confirm_oath_token("olga", token.token_id, "12")
+    assert _field(err.value) == "code"
+    with pytest.raises(NotFound):
+        b.confirm_oath_token("olga", token.token_id + 1000, code)
+    b.remove_oath_token("olga", token.token_id)
+    assert b.get_user_info("olga").oath_tokens == ()
+    with pytest.raises(NotFound):
+        b.remove_oath_token("olga", token.token_id)
+    with pytest.raises(UserNotFound):
+        b.add_oath_token("ghost")
+
+
+def test_security_questions_set_challenged_and_verified(any_backend) -> None:
+    b, services = any_backend.backend, any_backend.services
+    catalogue = b.get_security_questions()
+    assert catalogue.required == 4 and len(catalogue.questions) == 8
+    assert [(q.id, q.text) for q in catalogue.questions] == [(q.id, q.text) for q in services.questions.catalogue()]
+    assert b.get_security_questions("xx").questions == ()
+    b.create_user("quinn")
+    assert b.get_security_challenge("quinn") == ()
+    chosen = catalogue.questions[:4]
+    answers = {q.id: a for q, a in zip(chosen, ["Rex", "Zürich", "Elm Street", "Ford"], strict=True)}
+    with pytest.raises(InvalidInput) as err:
+        b.set_security_answers("quinn", dict(list(answers.items())[:3]))  # fewer than required
+    assert _field(err.value) == "answers"
+    b.set_security_answers("quinn", answers)
+    asked = b.get_security_challenge("quinn")
+    assert len(asked) == 2 and len({q.id for q in asked}) == 2  # "Questions to answer" (default 2)
+    assert {(q.id, q.text) for q in asked} <= {(q.id, q.text) for q in chosen}
+    assert b.verify_security_answers("quinn", {q.id: answers[q.id].upper() for q in asked}) is True
+    assert b.verify_security_answers("quinn", {q.id: "wrong answer" for q in asked}) is False
+    with pytest.raises(InvalidInput) as err:
+        b.verify_security_answers("quinn", {asked[0].id: answers[asked[0].id]})  # fewer than asked for
+    assert _field(err.value) == "answers"
+    with pytest.raises(UserNotFound):
+        b.get_security_challenge("ghost")
+
+
+def test_activation_status_and_device_deactivation(any_backend) -> None:
+    b, services = any_backend.backend, any_backend.services
+    b.create_user("dora")
+    assert b.get_activation_status("dora") == "none"
+    code = b.generate_activation_code("dora")
+    assert b.get_activation_status("dora") == "pending"
+    device = services.activation.activate(PHONE, code.code, DeviceRegistration("Pixel", "android", _public_key()))
+    assert b.get_activation_status("dora") == "completed"
+    assert [(d.id, d.status) for d in b.get_user_info("dora").devices] == [(device.device_id, "active")]
+    with pytest.raises(NotFound):
+        b.deactivate_device("dora", "00000000-0000-0000-0000-000000000000")
+    b.deactivate_device("dora", device.device_id)
+    assert [(d.id, d.status) for d in b.get_user_info("dora").devices] == [(device.device_id, "deactivated")]
+    with pytest.raises(NotFound):
+        b.deactivate_device("dora", device.device_id)  # no longer active
+    b.generate_activation_code("dora")  # the device no longer counts toward the limit
+    assert b.get_activation_status("dora") == "pending"
+    with pytest.raises(UserNotFound):
+        b.get_activation_status("ghost")
+
+
+def test_one_time_bypass_only_when_the_setting_allows_it(any_backend) -> None:
+    b, services = any_backend.backend, any_backend.services
+    b.create_user("bea")
+    with pytest.raises(Forbidden) as refused:
+        b.set_one_time_bypass("bea")
+    assert type(refused.value) is Forbidden
+    services.settings.update(Actor("t"), {"allow_users_to_initiate_one_time_bypass": True})
+    until = b.set_one_time_bypass("bea", seconds=60)  # the user may not choose: the default applies
+    assert dt.timedelta(seconds=290) < until - services.clock.now() <= dt.timedelta(seconds=300)
+    with services.db.read() as s:
+        from portal.core.models import User
+
+        assert s.query(User).filter_by(username_key="bea").one().bypass_until == until
+    services.settings.update(Actor("t"), {"prompt_for_bypass_seconds": True})
+    until = b.set_one_time_bypass("bea", seconds=60)
+    assert dt.timedelta(seconds=50) < until - services.clock.now() <= dt.timedelta(seconds=60)
+    with pytest.raises(InvalidInput) as err:
+        b.set_one_time_bypass("bea", seconds=0)
+    assert _field(err.value) == "seconds"
+    first = b.authenticate_user("bea", asynchronous=True)
+    assert (first.status, first.reason) == ("approved", "one_time_bypass")
+
+
+def test_complete_enrollment_needs_a_proven_method(any_backend) -> None:
+    b = any_backend.backend
+    b.create_user("ella")
+    with pytest.raises(InvalidInput) as err:
+        b.complete_enrollment("ella", "oath_token")
+    assert _field(err.value) == "oath_token"
+    token = b.add_oath_token("ella")
+    with pytest.raises(InvalidInput) as err:
+        b.complete_enrollment("ella", "oath_token")  # added, not yet proven
+    assert _field(err.value) == "oath_token"
+    assert b.confirm_oath_token("ella", token.token_id, _codes(token.secret_base32)[0]) is True
+    done = b.complete_enrollment("ella", "oath_token")
+    assert (done.enrolled, done.method) == (True, "oath_token")
+    assert b.get_user_info("ella") == done
+    for method in ("phone_call", "text_message"):
+        with pytest.raises(InvalidInput) as err:
+            b.complete_enrollment("ella", method)
+        assert _field(err.value) == "method", (any_backend.kind, method)
+    with pytest.raises(UserNotFound):
+        b.complete_enrollment("ghost", "oath_token")
 
 
 # -- the SOAP adapter's own failure modes ------------------------------------------------------

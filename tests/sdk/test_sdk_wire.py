@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 import requests
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from lxml import etree
 from zeep import Client, Settings
 from zeep.exceptions import Fault
@@ -19,6 +21,7 @@ from zeep.plugins import HistoryPlugin
 from zeep.transports import Transport
 
 from portal.core import otp
+from portal.core.activation import DeviceRegistration
 from portal.core.audit import Actor
 from portal.sdk.soap import CONTRACT, NS
 from tests.conftest import require_outside
@@ -90,6 +93,50 @@ def test_zeep_strict_calls_every_operation_and_xmllint_accepts_every_message(liv
         activation = sdk.GenerateActivationCode(username="alice")
         keep()
         assert len(activation.ActivationCode) == 12 and activation.ActivationUrl == live_server.base_url + "/PA"
+
+        # -- the user portal's operations
+        settings = sdk.GetPortalSettings()  # zeep unwraps a result with one child: the list of Setting
+        keep()
+        by_key = {s.Key: (s.Type, s.Value) for s in settings}
+        assert by_key["offered_methods"] == ("str", "mobile_app,oath_token")
+        assert by_key["device_limit"] == ("int", "1") and by_key["allow_users_to_log_in"] == ("bool", "true")
+        assert sdk.GetActivationStatus(username="alice") == "pending"
+        keep()
+        key = ec.generate_private_key(ec.SECP256R1()).public_key().public_bytes(Encoding.DER,
+                                                                                PublicFormat.SubjectPublicKeyInfo)
+        device = live_server.services.activation.activate(Actor("device:t"), activation.ActivationCode,
+                                                          DeviceRegistration("Pixel", "android", key))
+        assert sdk.DeactivateDevice(username="alice", deviceId=device.device_id) is True
+        keep()
+        token = sdk.AddOathToken(username="alice")
+        keep()
+        assert token.KeyUri.startswith("otpauth://totp/")
+        app_code = otp.totp(otp.b32decode(token.SecretBase32), time.time())
+        assert sdk.ConfirmOathToken(username="alice", tokenId=token.TokenId, code=app_code) is True
+        keep()
+        enrolled = sdk.CompleteEnrollment(username="alice", method="oath_token")
+        keep()
+        assert enrolled.Enrolled is True and enrolled.Method == "oath_token"
+        assert sdk.RemoveOathToken(username="alice", tokenId=token.TokenId) is True
+        keep()
+        catalogue = sdk.GetSecurityQuestions(language="en")
+        keep()
+        assert catalogue.Required == 4 and len(catalogue.Questions.Question) == 8
+        chosen = catalogue.Questions.Question[:4]
+        answers = {"Answer": [{"QuestionId": q.Id, "Text": f"answer {q.Id}"} for q in chosen]}
+        assert sdk.SetSecurityAnswers(username="alice", answers=answers) is True
+        keep()
+        asked = sdk.GetSecurityChallenge(username="alice").Question  # unwrapped to the Questions array
+        keep()
+        assert len(asked) == 2
+        given = {"Answer": [{"QuestionId": q.Id, "Text": f"answer {q.Id}"} for q in asked]}
+        assert sdk.VerifySecurityAnswers(username="alice", answers=given) is True
+        keep()
+        live_server.services.settings.update(Actor("t"), {"allow_users_to_initiate_one_time_bypass": True})
+        bypass_until = sdk.SetOneTimeBypass(username="alice", seconds=120)
+        keep()
+        assert bypass_until.tzinfo is not None
+
         with pytest.raises(Fault) as fault:
             sdk.GetUserInfo(username="nobody")
         captured.append(history.last_received["envelope"].find(f".//{{{NS}}}Error"))
@@ -105,7 +152,7 @@ def test_zeep_strict_calls_every_operation_and_xmllint_accepts_every_message(liv
         files.append(str(path))
     ran = subprocess.run(["xmllint", "--noout", "--schema", str(XSD), *files], capture_output=True, text=True)
     assert ran.returncode == 0, ran.stderr
-    assert len(files) == 27  # 13 calls, request and response, and one fault
+    assert len(files) == 51  # 25 calls, request and response, and one fault
 
     # ... and the check can fail: a UserSettings without its Username is refused.
     broken = etree.fromstring(Path(files[5]).read_bytes())  # GetUserInfoResponse
@@ -121,7 +168,10 @@ def test_python_m_zeep_reads_the_served_wsdl(live_server) -> None:
                          text=True, timeout=60, check=True).stdout
     for operation in ("TestPfWsSdkConnection", "CreateUser", "GetUserInfo", "UpdateUserSettings", "DeleteUser",
                       "FindUsers", "ValidatePrimaryCredentials", "AuthenticateUser", "GetAuthenticationStatus",
-                      "CancelAuthentication", "ValidateOathCode", "GenerateActivationCode"):
+                      "CancelAuthentication", "ValidateOathCode", "GenerateActivationCode", "GetPortalSettings",
+                      "GetActivationStatus", "DeactivateDevice", "AddOathToken", "ConfirmOathToken",
+                      "RemoveOathToken", "GetSecurityQuestions", "SetSecurityAnswers", "GetSecurityChallenge",
+                      "VerifySecurityAnswers", "SetOneTimeBypass", "CompleteEnrollment"):
         assert operation in out
 
 
@@ -182,6 +232,17 @@ BAD_BODIES = [
                                 f'</GetAuthenticationStatus>'), "InvalidArgument", "transaction_id"),
     ("unknown user", _env(f'<GetUserInfo xmlns="{NS}"><username>ghost</username></GetUserInfo>'),
      "UserNotFound", None),
+    ("a question answered twice", _env(
+        f'<VerifySecurityAnswers xmlns="{NS}"><username>a</username><answers>'
+        + '<Answer><QuestionId>1</QuestionId><Text>x</Text></Answer>' * 2 + '</answers></VerifySecurityAnswers>'),
+     "InvalidArgument", "answers"),
+    ("oversize answer", _env(
+        f'<SetSecurityAnswers xmlns="{NS}"><username>a</username><answers><Answer><QuestionId>1</QuestionId>'
+        f'<Text>{"x" * 129}</Text></Answer></answers></SetSecurityAnswers>'), "InvalidArgument", "Text"),
+    ("bad method", _env(f'<CompleteEnrollment xmlns="{NS}"><username>a</username><method>fax</method>'
+                        f'</CompleteEnrollment>'), "InvalidArgument", "method"),
+    ("xs:int token id", _env(f'<RemoveOathToken xmlns="{NS}"><username>a</username><tokenId>one</tokenId>'
+                             f'</RemoveOathToken>'), "InvalidArgument", "tokenId"),
 ]
 
 

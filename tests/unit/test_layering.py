@@ -28,3 +28,38 @@ def test_the_check_sees_an_import() -> None:
     tree = ast.parse("from flask import Flask")
     node = tree.body[0]
     assert isinstance(node, ast.ImportFrom) and node.module == "flask"
+
+
+SELFSERVICE = CORE.parent / "selfservice"
+
+
+def _imports(module: Path) -> list[str]:
+    """Absolute names of what ``module`` (inside portal/) imports, relative imports resolved."""
+    package = ["portal", *module.relative_to(CORE.parent).parent.parts]
+    found: list[str] = []
+    for node in ast.walk(ast.parse(module.read_text())):
+        if isinstance(node, ast.Import):
+            found += [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = package[: len(package) - node.level + 1] if node.level else []
+            found.append(".".join([*base, node.module or ""]).rstrip("."))
+    return found
+
+
+@pytest.mark.parametrize("module", sorted(SELFSERVICE.rglob("*.py")), ids=lambda p: p.name)
+def test_the_user_portal_reaches_the_core_only_through_the_port(module: Path) -> None:
+    for name in _imports(module):
+        assert not name.startswith("portal.core"), f"{module.name} imports {name}: use portal.sdk.backend"
+
+
+def test_the_portal_check_sees_a_relative_core_import(tmp_path: Path) -> None:
+    assert "portal.core.audit" in _imports_of_text("from ..core.audit import Actor")
+
+
+def _imports_of_text(text: str) -> list[str]:
+    probe = SELFSERVICE / "_probe_for_test.py"
+    probe.write_text(text)
+    try:
+        return _imports(probe)
+    finally:
+        probe.unlink()
