@@ -71,8 +71,8 @@ def _register_blueprints(app: Flask) -> None:
 
     from .health import bp as health_bp
 
-    # The Referer check is replaced by an Origin check (selfservice): with our
-    # no-referrer policy browsers send no Referer.
+    # Flask-WTF's Referer check is replaced by an Origin check (selfservice), which
+    # compares with the configured BASE_URL as well as the Host.
     app.config.setdefault("WTF_CSRF_SSL_STRICT", False)
     csrf = CSRFProtect(app)
 

@@ -33,7 +33,7 @@ def init_app(app: Flask) -> None:
         h = response.headers
         h.setdefault("X-Content-Type-Options", "nosniff")
         h.setdefault("X-Frame-Options", "DENY")
-        h.setdefault("Referrer-Policy", "no-referrer")
+        h.setdefault("Referrer-Policy", "same-origin")  # no URL leaves the site; forms keep their Origin
         h.setdefault("Content-Security-Policy", CSP)
         h.setdefault("Cross-Origin-Opener-Policy", "same-origin")
         if request.endpoint != "static":

@@ -24,9 +24,9 @@ def select_locale() -> str:
 
 @bp.before_request
 def _same_origin_posts() -> None:
-    """Browsers send ``Origin`` with every POST: one from another site is refused, beside
-    the CSRF token and the SameSite cookie. (Flask-WTF's Referer check is off: the
-    ``no-referrer`` policy means browsers send no Referer.)"""
+    """Browsers send ``Origin`` with every POST: one from another site (or ``null``, as a
+    sandboxed frame sends) is refused, beside the CSRF token and the SameSite cookie.
+    This replaces Flask-WTF's Referer check, which breaks behind proxies that rewrite Host."""
     if request.method != "POST":
         return
     origin = request.headers.get("Origin")

@@ -95,7 +95,7 @@ def test_setup_then_gunicorn_serves_health(tmp_path: Path) -> None:
             assert h["Cache-Control"] == "no-store"
             assert h["X-Content-Type-Options"] == "nosniff"
             assert h["X-Frame-Options"] == "DENY"
-            assert h["Referrer-Policy"] == "no-referrer"
+            assert h["Referrer-Policy"] == "same-origin"
             assert "default-src 'self'" in h["Content-Security-Policy"]
             assert h["X-Request-ID"]
             assert "Strict-Transport-Security" not in h  # plain HTTP on loopback
