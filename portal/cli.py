@@ -10,7 +10,7 @@ from flask import Flask, current_app
 
 from .core.audit import Actor
 from .core.errors import PortalError
-from .core.importer import count_rows, import_users
+from .core.importer import ImportReport, count_rows, import_tokens, import_users
 from .core.migrate import upgrade
 from .extensions import backend, services
 from .sdk.backend import UserSettingsInput
@@ -118,11 +118,18 @@ def init_app(app: Flask) -> None:
         with click.progressbar(length=count_rows(text), label="Importing users", file=sys.stderr) as bar:
             report = import_users(services().users, CLI, text.splitlines(keepends=True),
                                   on_row=lambda: bar.update(1))
-        click.echo(f"Imported {report.created} user(s); rejected {len(report.rejected)}.")
-        for line, reason in report.rejected:
-            click.echo(f"  line {line}: {reason}")
-        if report.rejected:
-            sys.exit(1)
+        _report(report, "user")
+
+    @app.cli.command("import-tokens")
+    @click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+    def import_tokens_command(csv_file: Path) -> None:
+        """Import third-party OATH tokens for users to associate (header: serial, secret,
+        and optionally type, algorithm, digits, period)."""
+        text = csv_file.read_text(encoding="utf-8-sig")
+        with click.progressbar(length=count_rows(text), label="Importing tokens", file=sys.stderr) as bar:
+            report = import_tokens(services().tokens, CLI, text.splitlines(keepends=True),
+                                   on_row=lambda: bar.update(1))
+        _report(report, "token")
 
     @app.cli.command("verify-audit")
     def verify_audit() -> None:
@@ -154,5 +161,18 @@ def init_app(app: Flask) -> None:
                 svc.update(CLI, changes)
             except PortalError as exc:
                 _fail(exc)
+        offered = services().enrollment.offered_methods()
         for key, value in svc.get().items():
-            click.echo(f"{key} = {value!r}    # {BY_KEY[key].name}")
+            note = ""
+            if key.startswith("method_") and value and key[len("method_"):] not in offered:
+                note = " (not offered to users: no phone/SMS provider is configured)"
+            click.echo(f"{key} = {value!r}    # {BY_KEY[key].name}{note}")
+
+
+def _report(report: ImportReport, what: str) -> None:
+    """Print an import's outcome; exit 1 when a row was rejected."""
+    click.echo(f"Imported {report.created} {what}(s); rejected {len(report.rejected)}.")
+    for line, reason in report.rejected:
+        click.echo(f"  line {line}: {reason}")
+    if report.rejected:
+        sys.exit(1)

@@ -182,4 +182,14 @@ DE = {
     'Enter your code': 'Code eingeben',
     'Enter the code from your authenticator app': 'Geben Sie den Code aus Ihrer Authenticator-App ein',
     'Verify': 'Prüfen',
+    'Serial number': 'Seriennummer',
+    'Code the token shows now': 'Code, den das Token jetzt anzeigt',
+    'Your token is added.': 'Ihr Token wurde hinzugefügt.',
+    'The serial number and code do not match a token that is available. Check both and try again.':
+        'Seriennummer und Code passen zu keinem verfügbaren Token. Prüfen Sie beides und versuchen Sie es erneut.',
+    'I have a hardware token from my organisation': 'Ich habe ein Hardware-Token meiner Organisation',
+    'Add a hardware token': 'Hardware-Token hinzufügen',
+    'Type the serial number printed on the back of the token, then press its button and type the code it shows.':
+        'Geben Sie die Seriennummer von der Rückseite des Tokens ein, drücken Sie dann seine Taste und geben Sie den angezeigten Code ein.',
+    'Add token': 'Token hinzufügen',
 }

@@ -96,6 +96,26 @@ class OathToken(Base):
     user: Mapped[User] = relationship(back_populates="tokens")
 
 
+class TokenInventory(Base):
+    """Third-party (hardware) OATH tokens imported by an administrator, not yet assigned.
+
+    A user claims one by serial number and a current code ("Allow users to associate
+    third-party OATH token"); the token then moves to ``oath_tokens`` and leaves this table.
+    """
+
+    __tablename__ = "oath_token_inventory"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    serial: Mapped[str] = mapped_column(String(64), unique=True)
+    otp_type: Mapped[str] = mapped_column(String(8))
+    algorithm: Mapped[str] = mapped_column(String(8))
+    digits: Mapped[int] = mapped_column(Integer)
+    period: Mapped[int] = mapped_column(Integer)
+    seed_encrypted: Mapped[bytes] = mapped_column(LargeBinary)
+    imported_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    imported_by: Mapped[str] = mapped_column(String(160))
+
+
 class Device(Base):
     __tablename__ = "devices"
 

@@ -132,7 +132,7 @@ class OathService:
             # An unconfirmed app token from an abandoned attempt is replaced, not piled up.
             for old in [t for t in u.tokens if t.kind == "software" and not t.verified]:
                 s.delete(old)
-            token = self._insert(s, u, "software", "totp", algorithm, digits, period, seed, None, verified=False)
+            token = self.insert(s, u, "software", "totp", algorithm, digits, period, seed, None, verified=False)
             self._audit.append(s, actor, "oath.add", u.username, token_id=token.id, kind="software")
             account = self._settings.get()["account_name"]
             uri = otp.key_uri(secret=seed, account=u.username, issuer=account,
@@ -158,7 +158,7 @@ class OathService:
                 u = load_user(s, v.username(username), for_update=True)
                 if s.scalar(select(OathToken.id).where(OathToken.serial == serial)) is not None:
                     raise Conflict(f"A token with serial {serial!r} is already assigned.")
-                token = self._insert(s, u, "hardware", otp_type, algorithm, digits, period, seed, serial, verified)
+                token = self.insert(s, u, "hardware", otp_type, algorithm, digits, period, seed, serial, verified)
                 self._audit.append(s, actor, "oath.add", u.username, token_id=token.id, kind="hardware",
                                    serial=serial)
                 return token.id
@@ -218,11 +218,11 @@ class OathService:
     def seed_for_device(self, s: Session, user: User) -> tuple[int, str]:
         """A fresh TOTP seed for the mobile app's offline code mode (issued at activation)."""
         seed = otp.random_seed("SHA1")
-        token = self._insert(s, user, "software", "totp", "SHA1", 6, 30, seed, None, verified=True)
+        token = self.insert(s, user, "software", "totp", "SHA1", 6, 30, seed, None, verified=True)
         return token.id, otp.b32encode(seed)
 
     # -- internals -----------------------------------------------------------------------
-    def _insert(self, s: Session, u: User, kind: str, otp_type: str, algorithm: str, digits: int,
+    def insert(self, s: Session, u: User, kind: str, otp_type: str, algorithm: str, digits: int,
                 period: int, seed: bytes, serial: str | None, verified: bool) -> OathToken:
         token = OathToken(user_id=u.id, kind=kind, otp_type=otp_type, algorithm=algorithm, digits=digits,
                           period=period, seed_encrypted=b"", counter=0, serial=serial, verified=verified,

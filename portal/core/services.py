@@ -21,6 +21,7 @@ from .oath import OathService
 from .questions import SecurityQuestionService
 from .settings import SettingsService
 from .throttle import MemoryThrottle, RedisThrottle, Throttle
+from .tokens import TokenInventoryService
 from .users import UserService
 
 PRIMARY_LIMIT, PRIMARY_WINDOW = 10, 300
@@ -73,6 +74,7 @@ class Services:
     primary: PrimaryAuthService
     authentication: AuthenticationService
     enrollment: EnrollmentService
+    tokens: TokenInventoryService
 
     def close(self) -> None:
         self.db.dispose()
@@ -98,5 +100,6 @@ def build_services(cfg: CoreConfig, *, clock: Clock | None = None, throttle: Thr
     primary = PrimaryAuthService(db, audit, LocalDirectory(db, hasher), throttle)
     authentication = AuthenticationService(db, audit, clock, users, oath, auth_requests)
     enrollment = EnrollmentService(db, audit, clock, settings)
+    tokens = TokenInventoryService(db, audit, clock, box, settings, oath)
     return Services(cfg, db, clock, audit, box, hasher, throttle, settings, users, oath, activation,
-                    auth_requests, accounts, questions, primary, authentication, enrollment)
+                    auth_requests, accounts, questions, primary, authentication, enrollment, tokens)

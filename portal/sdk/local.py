@@ -155,6 +155,9 @@ class LocalBackend:
     def remove_oath_token(self, username: str, token_id: int) -> None:
         self._s.oath.remove_token(self._actor(), username, token_id)
 
+    def associate_oath_token(self, username: str, serial_number: str, code: str) -> bool:
+        return self._s.tokens.associate(self._actor(), username, serial_number, code)
+
     def get_security_questions(self, language: str = "en") -> QuestionCatalogue:
         return QuestionCatalogue(ANSWERS_REQUIRED, tuple(
             SecurityQuestion(q.id, q.text) for q in self._s.questions.catalogue(language)))

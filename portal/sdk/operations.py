@@ -279,6 +279,13 @@ def confirm_oath_token(b: MfaBackend, el: Element) -> Element:
     return out
 
 
+def associate_oath_token(b: MfaBackend, el: Element) -> Element:
+    ok = b.associate_oath_token(_req(el, "username"), _req(el, "serialNumber"), _req(el, "code"))
+    out = _response("AssociateOathToken")
+    _add(out, "AssociateOathTokenResult", ok)
+    return out
+
+
 def remove_oath_token(b: MfaBackend, el: Element) -> Element:
     b.remove_oath_token(_req(el, "username"), _int(el, "tokenId", 0))
     out = _response("RemoveOathToken")
@@ -351,6 +358,7 @@ OPERATIONS: dict[str, Handler] = {
     "DeactivateDevice": deactivate_device,
     "AddOathToken": add_oath_token,
     "ConfirmOathToken": confirm_oath_token,
+    "AssociateOathToken": associate_oath_token,
     "RemoveOathToken": remove_oath_token,
     "GetSecurityQuestions": get_security_questions,
     "SetSecurityAnswers": set_security_answers,

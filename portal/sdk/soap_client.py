@@ -260,6 +260,9 @@ class SoapBackend:
     def confirm_oath_token(self, username: str, token_id: int, code: str) -> bool:
         return bool(self._call("ConfirmOathToken", username=username, tokenId=token_id, code=code))
 
+    def associate_oath_token(self, username: str, serial_number: str, code: str) -> bool:
+        return bool(self._call("AssociateOathToken", username=username, serialNumber=serial_number, code=code))
+
     def remove_oath_token(self, username: str, token_id: int) -> None:
         self._call("RemoveOathToken", username=username, tokenId=token_id)
 

@@ -25,7 +25,7 @@ from ..sdk.backend import (
     UserSettings,
 )
 from . import bp
-from .forms import CodeForm, EmptyForm, MethodForm, PhoneForm, PinForm, field_error, questions_form
+from .forms import CodeForm, EmptyForm, HardwareTokenForm, MethodForm, PhoneForm, PinForm, field_error, questions_form
 from .qr import svg_data_uri
 from .state import (
     APPLICATION,
@@ -287,8 +287,33 @@ def add_authenticator() -> Any:
             form.code.errors = [*form.code.errors, _("That code is not correct. Enter the code the app shows now.")]
     qr = svg_data_uri(pending["uri"]) if pending else None
     secret = " ".join(pending["secret"][i:i + 4] for i in range(0, len(pending["secret"]), 4)) if pending else None
+    hardware = bool(s["allow_users_to_associate_third_party_oath_token"]) and (
+        not in_wizard() or bool(s["prompt_for_third_party_oath_token"]))
     return render_template("selfservice/authenticator.html", form=form, start=start, pending=pending, qr=qr,
-                           secret=secret, account=s["account_name"], wizard=in_wizard())
+                           secret=secret, account=s["account_name"], wizard=in_wizard(), hardware=hardware)
+
+
+@bp.route("/hardware-token", methods=["GET", "POST"])
+@require_user(enrolled=False)
+@require_setting("allow_users_to_associate_third_party_oath_token")
+def hardware_token() -> Any:
+    """Associate a third-party OATH token (imported by an administrator) by serial and code."""
+    form = HardwareTokenForm()
+    if form.validate_on_submit():
+        try:
+            ok = backend().associate_oath_token(current_user() or "", form.serial.data.strip(),
+                                                form.code.data.strip())
+        except InvalidInput as exc:
+            field_error(form, exc)
+        except Forbidden as exc:
+            form.form_errors.append(exc.message)
+        else:
+            if ok:
+                session["notice"] = _("Your token is added.")
+                return after_step()
+            form.code.errors = [*form.code.errors, _("The serial number and code do not match a token that is "
+                                                     "available. Check both and try again.")]
+    return render_template("selfservice/hardware_token.html", form=form, wizard=in_wizard())
 
 
 @bp.route("/enroll/questions", methods=["GET", "POST"])

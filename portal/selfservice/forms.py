@@ -40,6 +40,13 @@ class CodeForm(FlaskForm):
     pin = PasswordField(_l("PIN"), validators=[Length(max=16)], render_kw={"inputmode": "numeric"})
 
 
+class HardwareTokenForm(FlaskForm):
+    serial = StringField(_l("Serial number"), validators=[DataRequired(), Length(max=64)],
+                         render_kw={"autocomplete": "off", "autocapitalize": "characters", "spellcheck": "false"})
+    code = StringField(_l("Code the token shows now"), validators=[DataRequired(), CODE],
+                       render_kw={"autocomplete": "one-time-code", "inputmode": "numeric", "maxlength": 8})
+
+
 class EmptyForm(FlaskForm):
     """A button that changes something: only the CSRF token."""
 

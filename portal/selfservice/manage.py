@@ -22,6 +22,7 @@ def _menu() -> dict[str, bool]:
         "method": bool(s["allow_users_to_select_method"]) and len(offered_methods()) > 1,
         "activate": bool(s["allow_users_to_activate_mobile_app"]),
         "authenticator": "oath_token" in offered_methods() or bool(s["use_oath_token_for_fallback"]),
+        "hardware": bool(s["allow_users_to_associate_third_party_oath_token"]),
         "phone": bool(s["method_phone_call"] or s["method_text_message"]),
         "questions": bool(s["use_security_questions_for_fallback"]),
         "bypass": bool(s["allow_users_to_initiate_one_time_bypass"]),

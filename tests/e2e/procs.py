@@ -31,9 +31,10 @@ def base_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def flask(args: list[str], env: Mapping[str, str], *, check: bool = True) -> subprocess.CompletedProcess[str]:
+def flask(args: list[str], env: Mapping[str, str], *, check: bool = True,
+          input_text: str | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(BIN / "flask"), *args], cwd=ROOT, env=dict(env), capture_output=True, text=True,
-                          timeout=60, check=check)
+                          timeout=60, check=check, input=input_text)
 
 
 class Gunicorn:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import requests
 
 from tests.conftest import ENCRYPTION_KEY_B64, SECRET_KEY
 from tests.e2e.procs import Gunicorn, base_env, flask, free_port
+from tests.selfservice.conftest import token_of, totp_now
 
 pytestmark = pytest.mark.slow
 SVC_USER, SVC_PASSWORD = "svc-frontend", "frontend-service-password"
@@ -61,6 +63,36 @@ def test_frontend_reaches_the_server_store_only_through_the_sdk(tmp_path: Path) 
         info = flask(["user-info", "carol"], front_env)
         assert "phone: +442079460002" in info.stdout
 
+        # The user portal runs on the frontend, every read and write over the SDK.
+        created = flask(["create-user", "dora", "--ask-password"], {**front_env}, check=False,
+                        input_text="dora-password-123\ndora-password-123\n")
+        assert created.returncode == 0, created.stderr
+        enrol_through_the_portal(http, frontend.url, "dora", "dora-password-123")
+        with sqlite3.connect(db) as conn:
+            enrolled, method = conn.execute("SELECT enrolled_at, method FROM users WHERE username = 'dora'").fetchone()
+        assert enrolled is not None and method == "oath_token"
+
         server.stop()
         down = http.get(frontend.url + "/healthz", timeout=20)
         assert down.status_code == 503 and down.json()["sdk"] == "unreachable"
+
+
+def enrol_through_the_portal(http: requests.Session, url: str, username: str, password: str) -> None:
+    """Sign in and run the wizard with an authenticator app, as a browser would."""
+    def post(path: str, data: dict[str, str]) -> requests.Response:
+        page = http.get(url + path, timeout=10)
+        assert page.status_code == 200, (path, page.status_code)
+        return http.post(url + path, data={"csrf_token": token_of(page.text), **data}, timeout=10,
+                         allow_redirects=False)
+
+    assert post("/login", {"username": username, "password": password}).headers["Location"] == "/enroll"
+    assert post("/enroll/method", {"method": "oath_token"}).status_code == 302
+    assert http.get(url + "/enroll", timeout=10, allow_redirects=False).headers["Location"] == "/authenticator"
+    assert post("/authenticator", {"action": "generate"}).status_code == 302
+    page = http.get(url + "/authenticator", timeout=10)  # another worker may answer: the state is in the cookie
+    secret = re.search(r'id="oath-secret">([^<]+)<', page.text).group(1).replace(" ", "")  # type: ignore[union-attr]
+    confirmed = http.post(url + "/authenticator", timeout=10, allow_redirects=False,
+                          data={"csrf_token": token_of(page.text), "action": "confirm", "code": totp_now(secret)})
+    assert confirmed.headers["Location"] == "/enroll"
+    assert http.get(url + "/enroll", timeout=10, allow_redirects=False).headers["Location"] == "/"
+    assert "You are set up" in http.get(url + "/", timeout=10).text

@@ -286,3 +286,32 @@ def test_setup_creates_a_database_only_its_owner_can_read(tmp_path) -> None:  # 
             assert stat.S_IMODE(path.stat().st_mode) & 0o077 == 0, path
     finally:
         app.extensions["portal.services"].close()
+
+
+# -- import-tokens and the settings listing ------------------------------------------------------
+def test_import_tokens_keeps_good_rows_and_never_echoes_a_secret(app, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    secret = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+    csv_file = tmp_path / "tokens.csv"
+    csv_file.write_text(
+        "serial,secret,type,digits\n"
+        f"HW-0001,{secret},totp,6\n"  # 2 good
+        "HW-0002,NOT*BASE32,totp,6\n"  # 3 bad secret
+        f"HW-0001,{secret},totp,6\n"  # 4 duplicate serial
+        f"HW-0003,{secret},hotp,7\n"  # 5 bad digits
+        f"HW-0004,{secret},hotp,eight\n",  # 6 not a number
+        encoding="utf-8",
+    )
+    result = _run(app, "import-tokens", str(csv_file))
+    assert result.exit_code == 1
+    assert "Imported 1 token(s); rejected 4." in result.stdout
+    rejected = dict(re.findall(r"^  line (\d+): (.+)$", result.stdout, flags=re.MULTILINE))
+    assert sorted(int(n) for n in rejected) == [3, 4, 5, 6]
+    assert "Base32" in rejected["3"] and "already exists" in rejected["4"] and "digits" in rejected["5"]
+    assert secret not in result.output and "NOT*BASE32" not in result.output
+
+
+def test_settings_listing_says_why_phone_methods_are_not_offered(app) -> None:  # type: ignore[no-untyped-def]
+    out = _run(app, "settings").stdout
+    line = next(ln for ln in out.splitlines() if ln.startswith("method_phone_call"))
+    assert "not offered to users: no phone/SMS provider is configured" in line
+    assert "not offered" not in next(ln for ln in out.splitlines() if ln.startswith("method_mobile_app"))

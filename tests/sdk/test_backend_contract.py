@@ -404,3 +404,24 @@ def test_an_untrusted_certificate_is_refused(live_tls_server) -> None:
     backend = SoapBackend(live_tls_server.url, "svc-portal", "service-account-password-1", ca_file=None, timeout=5)
     with pytest.raises(BackendUnavailable):
         backend.test_connection()
+
+
+def test_a_third_party_token_is_claimed_once_by_serial_and_code(any_backend) -> None:
+    b, services = any_backend.backend, any_backend.services
+    b.create_user("hugo")
+    b.create_user("ida")
+    services.tokens.add(Actor("staff:t"), serial="TOK-0001", secret_base32=SEED)
+    code, accepted = _codes(SEED)
+    with pytest.raises(Forbidden):  # Allow users to associate third-party OATH token: off
+        b.associate_oath_token("hugo", "TOK-0001", code)
+    services.settings.update(Actor("staff:t"), {"allow_users_to_associate_third_party_oath_token": True})
+    assert b.associate_oath_token("hugo", "TOK-0001", _wrong_code(accepted)) is False
+    assert b.associate_oath_token("hugo", "NO-SUCH", code) is False  # the same answer: no serial probing
+    assert b.associate_oath_token("hugo", "TOK-0001", code) is True
+    tokens = b.get_user_info("hugo").oath_tokens
+    assert [(t.kind, t.serial_number, t.verified) for t in tokens] == [("hardware", "TOK-0001", True)]
+    assert b.associate_oath_token("ida", "TOK-0001", code) is False  # gone from the inventory
+    assert b.validate_oath_code("hugo", code).valid is False  # the claiming code cannot be replayed
+    with pytest.raises(InvalidInput) as err:
+        b.associate_oath_token("hugo", "TOK-0001", "12")
+    assert _field(err.value) == "code"

@@ -119,6 +119,9 @@ def test_zeep_strict_calls_every_operation_and_xmllint_accepts_every_message(liv
         assert enrolled.Enrolled is True and enrolled.Method == "oath_token"
         assert sdk.RemoveOathToken(username="alice", tokenId=token.TokenId) is True
         keep()
+        live_server.services.settings.update(Actor("t"), {"allow_users_to_associate_third_party_oath_token": True})
+        assert sdk.AssociateOathToken(username="alice", serialNumber="NO-SUCH-1", code="123456") is False
+        keep()
         catalogue = sdk.GetSecurityQuestions(language="en")
         keep()
         assert catalogue.Required == 4 and len(catalogue.Questions.Question) == 8
@@ -152,7 +155,7 @@ def test_zeep_strict_calls_every_operation_and_xmllint_accepts_every_message(liv
         files.append(str(path))
     ran = subprocess.run(["xmllint", "--noout", "--schema", str(XSD), *files], capture_output=True, text=True)
     assert ran.returncode == 0, ran.stderr
-    assert len(files) == 51  # 25 calls, request and response, and one fault
+    assert len(files) == 53  # 26 calls, request and response, and one fault
 
     # ... and the check can fail: a UserSettings without its Username is refused.
     broken = etree.fromstring(Path(files[5]).read_bytes())  # GetUserInfoResponse
@@ -170,8 +173,8 @@ def test_python_m_zeep_reads_the_served_wsdl(live_server) -> None:
                       "FindUsers", "ValidatePrimaryCredentials", "AuthenticateUser", "GetAuthenticationStatus",
                       "CancelAuthentication", "ValidateOathCode", "GenerateActivationCode", "GetPortalSettings",
                       "GetActivationStatus", "DeactivateDevice", "AddOathToken", "ConfirmOathToken",
-                      "RemoveOathToken", "GetSecurityQuestions", "SetSecurityAnswers", "GetSecurityChallenge",
-                      "VerifySecurityAnswers", "SetOneTimeBypass", "CompleteEnrollment"):
+                      "AssociateOathToken", "RemoveOathToken", "GetSecurityQuestions", "SetSecurityAnswers",
+                      "GetSecurityChallenge", "VerifySecurityAnswers", "SetOneTimeBypass", "CompleteEnrollment"):
         assert operation in out
 
 

@@ -308,3 +308,27 @@ def test_the_browser_language_picks_german_before_sign_in(portal: Portal) -> Non
     b = portal.browser()
     b.get("/login", headers={"Accept-Language": "de-DE,de;q=0.9,en;q=0.5"})
     assert 'lang="de"' in b.page and "Benutzername" in b.page and "Kennwort" in b.page
+
+
+def test_wizard_with_a_third_party_hardware_token(portal: Portal) -> None:
+    seed = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"
+    portal.services.tokens.add(ADMIN, serial="HW-7001", secret_base32=seed)
+    b = start(portal, "hana")
+    choose(b, "oath_token")
+    b.get("/authenticator")
+    assert "hardware-token-link" not in b.page  # association off
+    assert b.get("/hardware-token").status_code == 404
+    portal.settings(allow_users_to_associate_third_party_oath_token=True)
+    b.get("/authenticator")
+    assert "hardware-token-link" not in b.page  # in the wizard only with "Prompt for third-party OATH token"
+    portal.settings(prompt_for_third_party_oath_token=True)
+    b.get("/authenticator")
+    assert "hardware-token-link" in b.page
+    b.get("/hardware-token")
+    b.post("/hardware-token", {"serial": "HW-7001", "code": "000000" if totp_now(seed) != "000000" else "111111"})
+    assert "do not match a token" in b.page and not portal.info("hana").tokens
+    resp = b.post("/hardware-token", {"serial": "HW-7001", "code": totp_now(seed)})
+    assert resp.headers["Location"] == "/enroll"
+    assert b.get("/enroll").headers["Location"] == "/"
+    info = portal.info("hana")
+    assert info.enrolled and [(t.kind, t.serial) for t in info.tokens] == [("hardware", "HW-7001")]
