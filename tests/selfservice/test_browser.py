@@ -20,6 +20,7 @@ from .conftest import ADMIN, PASSWORD, Portal
 
 CHROMIUM = "/usr/bin/chromium"
 SHOTS = OUTPUT / "browser"
+AXE = Path(__file__).resolve().parents[1] / "tools" / "node_modules" / "axe-core" / "axe.min.js"
 
 
 @pytest.fixture
@@ -29,6 +30,7 @@ def served(tmp_path: Path, sqlite_url: str) -> Iterator[tuple[Portal, str]]:
     require_outside("Debian chromium", Path(CHROMIUM).exists())
     require_outside("zbarimg", shutil.which("zbarimg") is not None)
     require_outside("oathtool", shutil.which("oathtool") is not None)
+    require_outside("axe-core (make test installs it)", AXE.exists())
     holder: dict[str, object] = {}
     server = make_server("127.0.0.1", 0, lambda env, start: holder["app"](env, start),  # type: ignore[operator]
                          threaded=True)
@@ -64,9 +66,17 @@ def page() -> Iterator[object]:
 
 
 def shot(page, name: str) -> Path:  # type: ignore[no-untyped-def]
+    """Screenshot the step, and check it as a person with a phone or a screen reader meets it."""
     SHOTS.mkdir(parents=True, exist_ok=True)
     path = SHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360, f"{name}: scrolls sideways at 360 px"
+    if not page.evaluate("typeof window.axe !== 'undefined'"):
+        page.evaluate(AXE.read_text())  # through DevTools: the page's CSP rightly refuses a script tag
+    result = page.evaluate("""() => axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa',
+                              'wcag21a', 'wcag21aa']}})""")
+    problems = [(v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3]) for v in result["violations"]]
+    assert problems == [], f"{name}: {problems}"
     return path
 
 

@@ -6,6 +6,9 @@ import re
 
 import pytest
 
+from portal.core.models import User
+from portal.core.users import UserFields
+
 from .conftest import ADMIN, Portal, totp_now
 
 
@@ -332,3 +335,60 @@ def test_wizard_with_a_third_party_hardware_token(portal: Portal) -> None:
     assert b.get("/enroll").headers["Location"] == "/"
     info = portal.info("hana")
     assert info.enrolled and [(t.kind, t.serial) for t in info.tokens] == [("hardware", "HW-7001")]
+
+
+def test_backup_phone_is_asked_only_with_its_prompt(portal: Portal) -> None:
+    b = enrolled(portal, "sam")
+    b.get("/phone")
+    assert 'name="backup_phone"' not in b.page
+    b.post("/phone", {"phone": "+44 20 7946 0000", "backup_phone": "+44 20 7946 0001"})
+    assert portal.info("sam").backup_phone is None  # not asked, not taken
+    portal.settings(prompt_for_backup_phone=True)
+    b.get("/phone")
+    assert 'name="backup_phone"' in b.page
+    b.post("/phone", {"phone": "+44 20 7946 0000", "backup_phone": "12"})
+    assert 'id="backup_phone-error"' in b.page
+    b.post("/phone", {"phone": "+44 20 7946 0000", "backup_phone": "+44 20 7946 0001"})
+    assert portal.info("sam").backup_phone == "+442079460001"
+
+
+def test_bypass_seconds_are_fixed_without_their_prompt(portal: Portal) -> None:
+    portal.settings(allow_users_to_initiate_one_time_bypass=True, one_time_bypass_seconds=600)
+    b = enrolled(portal, "sam")
+    b.get("/bypass")
+    assert 'name="seconds"' not in b.page and "600 seconds" in b.page
+    b.post("/bypass", {"seconds": "5"})  # ignored: the administrator's 600 s apply
+    with portal.services.db.read() as s:
+        row = s.query(User).filter_by(username="sam").one()
+        assert (row.bypass_until - portal.services.clock.now()).total_seconds() > 590
+
+
+def test_change_pin_in_pin_mode_only(portal: Portal) -> None:
+    b = enrolled(portal, "sam")
+    assert b.get("/pin").status_code == 404  # standard mode
+    portal.services.users.update(ADMIN, "sam", UserFields(mode="pin"))
+    portal.services.users.set_pin(ADMIN, "sam", None, change_required=True)
+    b.get("/")
+    assert "asks you to change your PIN" in b.page
+    b.get("/pin")
+    b.post("/pin", {"pin": "5555", "confirm": "5555"})
+    assert 'id="pin-error"' in b.page
+    assert b.post("/pin", {"pin": "8264", "confirm": "8264"}).headers["Location"] == "/"
+    info = portal.info("sam")
+    assert not info.pin_change_required and portal.services.users.check_pin(ADMIN, "sam", "8264")
+
+
+def test_remove_a_token_but_not_the_one_you_sign_in_with(portal: Portal) -> None:
+    b = enrolled(portal, "sam")
+    only = portal.info("sam").tokens[0].id
+    b.get("/")
+    b.post(f"/tokens/{only}/remove")
+    b.get("/")
+    assert "This is the token you sign in with" in b.page and len(portal.info("sam").tokens) == 1
+    second = portal.services.oath.add_hardware_token(ADMIN, "sam", serial="HW-2", secret_base32="GEZDGNBVGY3TQOJQ"
+                                                     "GEZDGNBVGY3TQOJQ")
+    assert b.post(f"/tokens/{second}/remove").headers["Location"] == "/"
+    assert [t.id for t in portal.info("sam").tokens] == [only]
+    b.get("/")
+    assert b.post("/tokens/99999/remove").status_code == 404
+    assert b.post(f"/tokens/{only}/remove", token=False).status_code == 400
