@@ -41,7 +41,9 @@ class AuthOutcome:
 
 
 def outcome_of(info: AuthRequestInfo) -> AuthOutcome:
-    return AuthOutcome(info.id, info.status, info.reason, info.method, info.number_to_match, info.expires_at)
+    """A request as the caller sees it; a denial for a wrong PIN reads ``wrong_pin``."""
+    status = "wrong_pin" if info.status == "denied" and info.reason == "wrong_pin" else info.status
+    return AuthOutcome(info.id, status, info.reason, info.method, info.number_to_match, info.expires_at)
 
 
 class AuthenticationService:

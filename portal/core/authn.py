@@ -78,7 +78,8 @@ class AuthRequestService:
                  lifetime_seconds: int) -> None:
         self._db, self._audit, self._clock, self._settings = db, audit, clock, settings
         self._lifetime = lifetime_seconds
-        self.waiters = Waiters()
+        self.waiters = Waiters()  # a request left pending
+        self.arrivals = Waiters()  # a request was created (phones waiting for one)
 
     def create(self, actor: Actor, username: str, *, method: str, application: str | None = None,
                client_ip: str | None = None, number_match: bool = False,
@@ -99,7 +100,9 @@ class AuthRequestService:
             s.add(r)
             self._audit.append(s, actor, "auth.start", u.username, request_id=r.id, method=method,
                                application=application)
-            return _info(r, u.username)
+            info = _info(r, u.username)
+        self.arrivals.notify()
+        return info
 
     def get(self, request_id: str) -> AuthRequestInfo:
         request_id = _request_id(request_id)

@@ -96,6 +96,17 @@ class OathToken(Base):
     user: Mapped[User] = relationship(back_populates="tokens")
 
 
+class DeviceRequest(Base):
+    """Signatures of phone requests already accepted (replay protection), kept for a few minutes."""
+
+    __tablename__ = "device_requests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    device_id: Mapped[str] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"))
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    seen_at: Mapped[dt.datetime] = mapped_column(DateTime, index=True)
+
+
 class TokenInventory(Base):
     """Third-party (hardware) OATH tokens imported by an administrator, not yet assigned.
 

@@ -14,6 +14,7 @@ from .clock import Clock, SystemClock
 from .config import CoreConfig
 from .crypto import Hasher, SecretBox, derive_key
 from .db import Database
+from .devices import DeviceService
 from .directory import LocalDirectory, UserDirectory
 from .enrollment import EnrollmentService
 from .errors import Unauthorized
@@ -75,6 +76,7 @@ class Services:
     authentication: AuthenticationService
     enrollment: EnrollmentService
     tokens: TokenInventoryService
+    devices: DeviceService
 
     def close(self) -> None:
         self.db.dispose()
@@ -101,5 +103,6 @@ def build_services(cfg: CoreConfig, *, clock: Clock | None = None, throttle: Thr
     authentication = AuthenticationService(db, audit, clock, users, oath, auth_requests)
     enrollment = EnrollmentService(db, audit, clock, settings)
     tokens = TokenInventoryService(db, audit, clock, box, settings, oath)
+    devices = DeviceService(db, audit, clock, box, throttle, activation, auth_requests, users)
     return Services(cfg, db, clock, audit, box, hasher, throttle, settings, users, oath, activation,
-                    auth_requests, accounts, questions, primary, authentication, enrollment, tokens)
+                    auth_requests, accounts, questions, primary, authentication, enrollment, tokens, devices)

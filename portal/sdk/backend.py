@@ -181,6 +181,50 @@ SettingValue = bool | int | str
 
 
 @dataclass(frozen=True)
+class DeviceRegistrationInput:
+    """What a phone sends to activate: its name, platform, public key and push channel."""
+
+    name: str
+    platform: str  # android | ios | web | desktop | other
+    public_key: str  # ECDSA P-256, base64 DER SubjectPublicKeyInfo or PEM
+    push_kind: str = "none"  # none | fcm | apns | webpush
+    push_token: str | None = None
+
+
+@dataclass(frozen=True)
+class ActivatedDeviceInfo:
+    device_id: str
+    username: str
+    account_name: str
+    server_time: dt.datetime
+    oath_secret_base32: str | None  # for the app's offline code mode, where the setting allows
+
+
+@dataclass(frozen=True)
+class DeviceProof:
+    """A phone's signed request, passed on unchanged: the server checks it (see core/devices.py)."""
+
+    device_id: str
+    method: str
+    path: str
+    timestamp: int  # Unix milliseconds
+    body_sha256: str  # hex
+    signature: str  # base64url of the DER ECDSA P-256 / SHA-256 signature
+
+
+@dataclass(frozen=True)
+class PendingAuthentication:
+    transaction_id: str
+    username: str
+    application_name: str | None
+    client_ip: str | None
+    created_at: dt.datetime
+    expires_at: dt.datetime
+    number_choices: tuple[int, ...]  # empty without number matching
+    pin_required: bool
+
+
+@dataclass(frozen=True)
 class ConnectionInfo:
     status: str
     server_version: str
@@ -251,6 +295,28 @@ class MfaBackend(Protocol):
 
     def complete_enrollment(self, username: str, method: str) -> UserSettings:
         """Set the method and mark the user enrolled, if the method is proven (core rules)."""
+        ...
+
+    # -- what the phone API needs ----------------------------------------------------------------
+    def activate_device(self, code: str, registration: DeviceRegistrationInput,
+                        client_ip: str | None = None) -> ActivatedDeviceInfo:
+        """Claim an activation code for a new device (throttled per client address and per code)."""
+        ...
+
+    def get_pending_authentications(self, proof: DeviceProof,
+                                    wait_seconds: int = 0) -> tuple[PendingAuthentication, ...]:
+        """The device user's pending requests; waits up to ``wait_seconds`` for one to arrive."""
+        ...
+
+    def submit_authentication_result(self, proof: DeviceProof, transaction_id: str, result: str, *,
+                                     pin: str | None = None, number: int | None = None) -> AuthenticationResult:
+        """The phone's answer: ``approve``, ``deny`` or ``fraud`` (PIN and number where required)."""
+        ...
+
+    def update_push_channel(self, proof: DeviceProof, kind: str, token: str | None = None) -> None: ...
+
+    def sign_out_device(self, proof: DeviceProof) -> None:
+        """The app removed the account: the device is deactivated."""
         ...
 
 

@@ -6,21 +6,27 @@ import datetime as dt
 from collections.abc import Callable, Mapping
 
 from ..core import validation
+from ..core.activation import DeviceRegistration
 from ..core.audit import Actor
 from ..core.authenticate import AuthOutcome, outcome_of
+from ..core.devices import DeviceProof as CoreProof
 from ..core.errors import InvalidInput, UserBlocked, UserDisabled, UserLockedOut
 from ..core.questions import ANSWERS_REQUIRED
 from ..core.services import Services
 from ..core.users import UserFields, UserInfo
 from .backend import (
     SERVER_VERSION,
+    ActivatedDeviceInfo,
     ActivationCode,
     AuthenticationResult,
     ConnectionInfo,
     DeviceInfo,
+    DeviceProof,
+    DeviceRegistrationInput,
     OathCheck,
     OathEnrollment,
     OathTokenInfo,
+    PendingAuthentication,
     QuestionCatalogue,
     SecurityQuestion,
     SettingValue,
@@ -178,6 +184,34 @@ class LocalBackend:
         self._s.enrollment.complete(self._actor(), username, method)
         return self.get_user_info(username)
 
+    def activate_device(self, code: str, registration: DeviceRegistrationInput,
+                        client_ip: str | None = None) -> ActivatedDeviceInfo:
+        actor = self._actor()
+        if client_ip:
+            actor = Actor(actor.name, validation.ip_address(client_ip), actor.correlation_id)
+        done = self._s.devices.activate(actor, code, DeviceRegistration(
+            registration.name, registration.platform, registration.public_key, registration.push_kind,
+            registration.push_token))
+        return ActivatedDeviceInfo(done.device_id, done.username, done.account_name, self._s.clock.now(),
+                                   done.oath_secret_base32)
+
+    def get_pending_authentications(self, proof: DeviceProof,
+                                    wait_seconds: int = 0) -> tuple[PendingAuthentication, ...]:
+        return tuple(PendingAuthentication(p.id, p.username, p.application, p.client_ip, p.created_at,
+                                           p.expires_at, p.number_choices, p.pin_required)
+                     for p in self._s.devices.pending(_proof(proof), wait_seconds))
+
+    def submit_authentication_result(self, proof: DeviceProof, transaction_id: str, result: str, *,
+                                     pin: str | None = None, number: int | None = None) -> AuthenticationResult:
+        info = self._s.devices.answer(self._actor(), _proof(proof), transaction_id, result, pin=pin, number=number)
+        return result_of(outcome_of(info))
+
+    def update_push_channel(self, proof: DeviceProof, kind: str, token: str | None = None) -> None:
+        self._s.devices.update_push(self._actor(), _proof(proof), kind, token)
+
+    def sign_out_device(self, proof: DeviceProof) -> None:
+        self._s.devices.sign_out(self._actor(), _proof(proof))
+
     @staticmethod
     def _refuse_state_fields(settings: UserSettingsInput) -> None:
         if settings.blocked:
@@ -188,3 +222,7 @@ def _fields(s: UserSettingsInput) -> UserFields:
     return UserFields(display_name=s.display_name, email=s.email, phone=s.phone, phone_extension=s.phone_extension,
                       backup_phone=s.backup_phone, backup_extension=s.backup_extension, language=s.language,
                       method=s.method, mode=s.mode, enabled=s.enabled)
+
+
+def _proof(p: DeviceProof) -> CoreProof:
+    return CoreProof(p.device_id, p.method, p.path, p.timestamp, p.body_sha256, p.signature)
