@@ -84,6 +84,7 @@ def _register_blueprints(app: Flask) -> None:
         app.register_blueprint(sdk_bp)
         csrf.exempt(sdk_bp)  # SOAP: Basic auth per request, no browser session
     if role in ("all", "frontend"):
-        from . import selfservice
+        from . import mobileapp, selfservice
 
         selfservice.init_app(app)
+        mobileapp.init_app(app, csrf)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from .core.config import CoreConfig, HashingConfig
+from .core.config import CoreConfig, HashingConfig, SmtpConfig
 from .core.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -76,6 +76,17 @@ OPTIONS: tuple[Option, ...] = (
     Option("ARGON2_PARALLELISM", "int", 4, "argon2id lanes."),
     Option("MAX_REQUEST_BYTES", "int", 1_048_576, "Largest request body accepted (SOAP and JSON)."),
     Option("LOG_LEVEL", "str", "INFO", "Python log level."),
+    Option("SMTP_HOST", "str", None, "Mail server for administrator notifications (fraud reports); unset: none "
+           "are sent (they are still audited)."),
+    Option("SMTP_PORT", "int", 25, "Its port (587 with STARTTLS, usually)."),
+    Option("SMTP_STARTTLS", "bool", False, "Upgrade the SMTP connection with STARTTLS (verified against the "
+           "system store or `PORTAL_SMTP_CA_FILE`)."),
+    Option("SMTP_CA_FILE", "str", None, "CA bundle for the mail server's certificate."),
+    Option("SMTP_USERNAME", "str", None, "SMTP login, if the server wants one."),
+    Option("SMTP_PASSWORD", "str", None, "Its password.", secret=True),
+    Option("SMTP_FROM", "str", "mfa-portal@localhost", "Sender address of notifications."),
+    Option("FRAUD_NOTIFY", "str", None, "Comma-separated addresses told when a user reports fraud "
+           "(the original's fraud alert e-mail)."),
 )
 BY_NAME = {o.name: o for o in OPTIONS}
 
@@ -271,4 +282,8 @@ def core_config(c: Mapping[str, Any]) -> CoreConfig:
         redis_url=c["REDIS_URL"],
         hashing=HashingConfig(c["ARGON2_TIME_COST"], c["ARGON2_MEMORY_COST"], c["ARGON2_PARALLELISM"]),
         auth_request_lifetime=c["AUTH_REQUEST_LIFETIME"],
+        smtp=SmtpConfig(c["SMTP_HOST"], c["SMTP_PORT"], c["SMTP_FROM"],
+                        tuple(a.strip() for a in (c["FRAUD_NOTIFY"] or "").split(",") if a.strip()),
+                        c["SMTP_STARTTLS"], c["SMTP_USERNAME"], c["SMTP_PASSWORD"], c["SMTP_CA_FILE"])
+        if c["SMTP_HOST"] else None,
     )

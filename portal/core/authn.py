@@ -23,6 +23,7 @@ from .clock import Clock
 from .db import Database
 from .errors import InvalidInput, NotFound, RequestNotPending
 from .models import AuthRequest, User
+from .notify import NoNotifier, Notifier
 from .settings import METHODS, SettingsService
 from .sql import rowcount
 from .users import block_user, ensure_can_authenticate, load_user
@@ -75,8 +76,9 @@ class Waiters:
 
 class AuthRequestService:
     def __init__(self, db: Database, audit: AuditLog, clock: Clock, settings: SettingsService,
-                 lifetime_seconds: int) -> None:
+                 lifetime_seconds: int, notifier: Notifier | None = None) -> None:
         self._db, self._audit, self._clock, self._settings = db, audit, clock, settings
+        self._notifier = notifier or NoNotifier()
         self._lifetime = lifetime_seconds
         self.waiters = Waiters()  # a request left pending
         self.arrivals = Waiters()  # a request was created (phones waiting for one)
@@ -146,10 +148,11 @@ class AuthRequestService:
             self._audit.append(s, actor, f"auth.{result}", u.username,
                                outcome="success" if result == "approved" else "failure",
                                request_id=request_id, reason=reason, device_id=device_id)
-            if result == "fraud":
-                self._on_fraud(s, actor, u, now)
+            blocked = self._on_fraud(s, actor, u, now) if result == "fraud" else False
             info = _info(r, u.username)
         self.waiters.notify()
+        if result == "fraud":
+            self._notifier.fraud_reported(info, blocked)
         return info
 
     def cancel(self, actor: Actor, request_id: str) -> AuthRequestInfo:
@@ -200,12 +203,15 @@ class AuthRequestService:
                 username = s.scalar(select(User.username).where(User.id == r.user_id)) if r else None
                 self._audit.append(s, SYSTEM, "auth.expired", username, request_id=request_id)
 
-    def _on_fraud(self, s: Session, actor: Actor, u: User, now: dt.datetime) -> None:
+    def _on_fraud(self, s: Session, actor: Actor, u: User, now: dt.datetime) -> bool:
+        """Block the user when the setting says so; True if blocked."""
         settings = self._settings.get()
-        if settings["block_user_when_fraud_is_reported"]:
-            block_user(u, "Fraud reported", now, settings["fraud_block_days"])
-            self._audit.append(s, actor, "user.block", u.username, reason="Fraud reported",
-                               days=settings["fraud_block_days"])
+        if not settings["block_user_when_fraud_is_reported"]:
+            return False
+        block_user(u, "Fraud reported", now, settings["fraud_block_days"])
+        self._audit.append(s, actor, "user.block", u.username, reason="Fraud reported",
+                           days=settings["fraud_block_days"])
+        return True
 
 
 def _request_id(value: str) -> str:

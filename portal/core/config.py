@@ -15,6 +15,21 @@ class HashingConfig:
 
 
 @dataclass(frozen=True)
+class SmtpConfig:
+    """Where administrator notifications (fraud reports) go."""
+
+    host: str
+    port: int = 25
+    sender: str = "mfa-portal@localhost"
+    fraud_recipients: tuple[str, ...] = ()
+    starttls: bool = False
+    username: str | None = None
+    password: str | None = None
+    ca_file: str | None = None
+    timeout: float = 10
+
+
+@dataclass(frozen=True)
 class CoreConfig:
     """Everything the services need; no Flask, no environment reading."""
 
@@ -28,6 +43,7 @@ class CoreConfig:
     # Seconds a caller may wait on a synchronous AuthenticateUser.
     auth_request_lifetime: int = 120
     sql_echo: bool = False
+    smtp: SmtpConfig | None = None
 
     @property
     def mobile_app_url(self) -> str:

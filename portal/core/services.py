@@ -18,6 +18,7 @@ from .devices import DeviceService
 from .directory import LocalDirectory, UserDirectory
 from .enrollment import EnrollmentService
 from .errors import Unauthorized
+from .notify import build_notifier
 from .oath import OathService
 from .questions import SecurityQuestionService
 from .settings import SettingsService
@@ -95,7 +96,8 @@ def build_services(cfg: CoreConfig, *, clock: Clock | None = None, throttle: Thr
     oath = OathService(db, audit, clock, box, settings)
     activation = ActivationService(db, audit, clock, box, cfg, settings, oath,
                                    derive_key(cfg.encryption_key, "portal:activation-lookup:v1"))
-    auth_requests = AuthRequestService(db, audit, clock, settings, cfg.auth_request_lifetime)
+    auth_requests = AuthRequestService(db, audit, clock, settings, cfg.auth_request_lifetime,
+                                       build_notifier(cfg.smtp))
     accounts = AccountService(db, audit, clock, hasher, throttle, cfg.admins_group,
                               derive_key(cfg.encryption_key, "portal:credential-cache:v1"))
     questions = SecurityQuestionService(db, audit, clock, hasher, settings)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +15,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 from werkzeug.serving import make_server
+
+from portal.phone import PhoneClient, PhoneState
 
 from ..conftest import OUTPUT, app_settings, require_outside
 from .conftest import ADMIN, PASSWORD, Portal
@@ -146,8 +149,14 @@ def test_a_phone_is_activated_from_the_pages_code_and_url(served, page) -> None:
     assert url == f"{base}/PA" and re.fullmatch(r"\d{12}", code)
     payload = decode_qr(page, "#activation-qr", "app-qr-only")
     assert payload.startswith(f"{url}?") and parse_qs(urlsplit(payload).query)["code"] == [code]
-    # The phone activates with what it read (the phone API drives the same core call).
-    portal.activate_phone(code, "Finn's phone")
+    # The reference phone reads the same QR image and activates against /PA.
+    state = SHOTS.parent / "finn-phone.json"
+    done = subprocess.run([sys.executable, "-m", "portal.phone", "--state", str(state), "activate", "--qr",
+                           str(SHOTS / "app-qr-only.png"), "--name", "Finn's phone"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "Activated MFA Portal (finn)" in done.stdout and state.stat().st_mode & 0o777 == 0o600
+    phone = PhoneClient(PhoneState.load(state))
     page.wait_for_url(f"{base}/enroll/test", timeout=15_000)  # portal.js saw the activation
     shot(page, "app-3-test")
     page.get_by_role("button", name="Authenticate me now").click()
@@ -156,7 +165,9 @@ def test_a_phone_is_activated_from_the_pages_code_and_url(served, page) -> None:
     pending = portal.services.auth_requests.pending_for_user("finn")
     assert pending and pending[-1].number_to_match == number
     shot(page, "app-4-waiting")
-    portal.answer("finn")
+    [request] = phone.pending(wait=5)
+    assert number in request["number_choices"]
+    assert phone.answer(request["transaction_id"], "approve", number=number)["status"] == "approved"
     page.wait_for_url(f"{base}/", timeout=15_000)  # continued on its own once approved
     shot(page, "app-5-done")
     assert "Finn&#39;s phone" in page.content() or "Finn's phone" in page.content()
@@ -165,7 +176,9 @@ def test_a_phone_is_activated_from_the_pages_code_and_url(served, page) -> None:
     page.get_by_role("button", name="Sign out").click()
     sign_in(page, base, "finn")
     page.wait_for_selector("#number")
-    portal.answer("finn")
+    number = int(page.locator("#number").inner_text())
+    [request] = phone.pending(wait=5)
+    phone.answer(request["transaction_id"], "approve", number=number)
     page.wait_for_url(f"{base}/", timeout=15_000)
     shot(page, "app-6-signed-in")
     assert portal.services.auth_requests.pending_for_user("finn") == []

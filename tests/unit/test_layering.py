@@ -31,6 +31,8 @@ def test_the_check_sees_an_import() -> None:
 
 
 SELFSERVICE = CORE.parent / "selfservice"
+FRONTENDS = sorted([*SELFSERVICE.rglob("*.py"), *(CORE.parent / "mobileapp").rglob("*.py")])
+PHONE = sorted((CORE.parent / "phone").rglob("*.py"))
 
 
 def _imports(module: Path) -> list[str]:
@@ -46,8 +48,8 @@ def _imports(module: Path) -> list[str]:
     return found
 
 
-@pytest.mark.parametrize("module", sorted(SELFSERVICE.rglob("*.py")), ids=lambda p: p.name)
-def test_the_user_portal_reaches_the_core_only_through_the_port(module: Path) -> None:
+@pytest.mark.parametrize("module", FRONTENDS, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_the_frontends_reach_the_core_only_through_the_port(module: Path) -> None:
     for name in _imports(module):
         assert not name.startswith("portal.core"), f"{module.name} imports {name}: use portal.sdk.backend"
 
@@ -63,3 +65,9 @@ def _imports_of_text(text: str) -> list[str]:
         return _imports(probe)
     finally:
         probe.unlink()
+
+
+@pytest.mark.parametrize("module", PHONE, ids=lambda p: p.name)
+def test_the_reference_phone_uses_the_documented_protocol_only(module: Path) -> None:
+    for name in _imports(module):
+        assert not name.startswith("portal.") or name.startswith("portal.phone"), f"{module.name} imports {name}"
