@@ -43,6 +43,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("BASE_URL", "str", None, "Public URL of this deployment, used for every link, the WSDL address and "
            "the activation QR code. Default for `all`: `http://127.0.0.1:$PORT`."),
     Option("MOBILE_APP_PATH", "str", "/PA", "Short path of the Mobile App Web Service."),
+    Option("MOBILE_APP_URL", "str", None, "The Mobile App Web Service's public URL as phones reach it, put in "
+           "activation codes and QR codes. Default: BASE_URL + MOBILE_APP_PATH. In the two-tier layout set it on "
+           "the server to the frontend's, e.g. `https://mfa.example.com/PA`."),
     Option("SECRET_KEY", "str", None, "Signs sessions and CSRF tokens (32+ characters). Generated into "
            "`instance/secret_key` for role `all`; required otherwise.", secret=True),
     Option("ENCRYPTION_KEY", "str", None, "Base64 of 32 random bytes. Encrypts OATH seeds and push tokens and "
@@ -278,6 +281,7 @@ def core_config(c: Mapping[str, Any]) -> CoreConfig:
         encryption_key=c["ENCRYPTION_KEY_BYTES"],
         base_url=c["BASE_URL"],
         mobile_app_path=c["MOBILE_APP_PATH"],
+        public_mobile_app_url=(c["MOBILE_APP_URL"] or "").rstrip("/") or None,
         admins_group=c["ADMINS_GROUP"],
         redis_url=c["REDIS_URL"],
         hashing=HashingConfig(c["ARGON2_TIME_COST"], c["ARGON2_MEMORY_COST"], c["ARGON2_PARALLELISM"]),

@@ -133,27 +133,37 @@ class AuthRequestService:
     def complete(self, actor: Actor, request_id: str, result: str, *, reason: str | None = None,
                  device_id: str | None = None) -> AuthRequestInfo:
         """Record the answer. Exactly one answer wins; later ones get :class:`RequestNotPending`."""
+        with self._db.write() as s:
+            info, blocked = self.complete_in(s, actor, request_id, result, reason=reason, device_id=device_id)
+        self.after_completion(info, blocked)
+        return info
+
+    def complete_in(self, s: Session, actor: Actor, request_id: str, result: str, *, reason: str | None = None,
+                    device_id: str | None = None) -> tuple[AuthRequestInfo, bool]:
+        """:meth:`complete` inside the caller's write transaction (the phone's answer shares
+        one with its signature check); call :meth:`after_completion` once it is committed."""
         request_id = _request_id(request_id)
         result = v.choice("result", result, ANSWERS)
         now = self._clock.now()
-        with self._db.write() as s:
-            won = self._transition(s, request_id, result, reason, now, device_id)
-            r = s.get(AuthRequest, request_id)
-            if r is None:
-                raise NotFound("No such authentication request.")
-            u = s.get(User, r.user_id)
-            assert u is not None
-            if not won:
-                raise RequestNotPending(r.status if r.status != "pending" else "expired")
-            self._audit.append(s, actor, f"auth.{result}", u.username,
-                               outcome="success" if result == "approved" else "failure",
-                               request_id=request_id, reason=reason, device_id=device_id)
-            blocked = self._on_fraud(s, actor, u, now) if result == "fraud" else False
-            info = _info(r, u.username)
+        won = self._transition(s, request_id, result, reason, now, device_id)
+        r = s.get(AuthRequest, request_id, populate_existing=True)  # the UPDATE above bypassed the session
+        if r is None:
+            raise NotFound("No such authentication request.")
+        u = s.get(User, r.user_id)
+        assert u is not None
+        if not won:
+            raise RequestNotPending(r.status if r.status != "pending" else "expired")
+        self._audit.append(s, actor, f"auth.{result}", u.username,
+                           outcome="success" if result == "approved" else "failure",
+                           request_id=request_id, reason=reason, device_id=device_id)
+        blocked = self._on_fraud(s, actor, u, now) if result == "fraud" else False
+        return _info(r, u.username), blocked
+
+    def after_completion(self, info: AuthRequestInfo, blocked: bool) -> None:
+        """Wake the waiting callers; tell the administrators about fraud."""
         self.waiters.notify()
-        if result == "fraud":
+        if info.status == "fraud":
             self._notifier.fraud_reported(info, blocked)
-        return info
 
     def cancel(self, actor: Actor, request_id: str) -> AuthRequestInfo:
         request_id = _request_id(request_id)

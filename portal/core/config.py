@@ -37,6 +37,7 @@ class CoreConfig:
     encryption_key: bytes  # 32 bytes; never stored in the database
     base_url: str = "http://127.0.0.1:5000"
     mobile_app_path: str = "/PA"
+    public_mobile_app_url: str | None = None  # where phones reach /PA, when not this node (two-tier)
     admins_group: str = "MFA Admins"
     redis_url: str | None = None
     hashing: HashingConfig = field(default_factory=HashingConfig)
@@ -47,4 +48,4 @@ class CoreConfig:
 
     @property
     def mobile_app_url(self) -> str:
-        return self.base_url.rstrip("/") + self.mobile_app_path
+        return self.public_mobile_app_url or self.base_url.rstrip("/") + self.mobile_app_path

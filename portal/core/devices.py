@@ -25,8 +25,9 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_der_public_key
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from . import validation as v
 from .activation import ActivatedDevice, ActivationService, DeviceRegistration
@@ -35,7 +36,7 @@ from .authn import AuthRequestInfo, AuthRequestService
 from .clock import Clock
 from .crypto import SecretBox
 from .db import Database
-from .errors import InvalidInput, NotFound, Unauthorized
+from .errors import InvalidInput, NotFound, SignatureRejected
 from .models import AuthRequest, Device, DeviceRequest, User
 from .throttle import Throttle
 from .users import UserService
@@ -43,6 +44,7 @@ from .users import UserService
 SIGNATURE_WINDOW = 120  # seconds either side of the server's clock
 ACTIVATE_LIMIT, ACTIVATE_WINDOW = 10, 300  # attempts per client address / per code
 MAX_WAIT = 60
+PURGE_EVERY = 200  # requests between clean-ups of old replay records
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 DEVICE_ANSWERS = {"approve": "approved", "deny": "denied", "fraud": "fraud"}
 
@@ -86,7 +88,7 @@ def canonical_signature(value: str) -> bytes:
     try:
         raw = base64.urlsafe_b64decode(value.replace("+", "-").replace("/", "_") + "=" * (-len(value) % 4))
     except (binascii.Error, ValueError) as exc:
-        raise Unauthorized("The request signature is not valid.") from exc
+        raise SignatureRejected("The request signature is not valid.") from exc
     return raw
 
 
@@ -95,6 +97,7 @@ class DeviceService:
                  activation: ActivationService, requests: AuthRequestService, users: UserService) -> None:
         self._db, self._audit, self._clock, self._box, self._throttle = db, audit, clock, box, throttle
         self._activation, self._requests, self._users = activation, requests, users
+        self._since_purge = 0
 
     # -- activation ----------------------------------------------------------------------------
     def activate(self, actor: Actor, code: str, reg: DeviceRegistration) -> ActivatedDevice:
@@ -113,88 +116,110 @@ class DeviceService:
     # -- signed requests ------------------------------------------------------------------------
     def verify(self, proof: DeviceProof) -> VerifiedDevice:
         """Check a phone's signature, clock and freshness. One message for every failure."""
+        with self._db.write() as s:
+            return self._verify_in(s, proof)
+
+    def _verify_in(self, s: Session, proof: DeviceProof) -> VerifiedDevice:
+        """:meth:`verify` inside the caller's write transaction, so the replay record and what
+        the request does are committed together."""
         device_id = v.text("device_id", proof.device_id, max_len=36)
         if not _HEX64.match(proof.body_sha256 or ""):
             raise InvalidInput("body_sha256", "must be 64 lowercase hex digits")
         now_ms = int(self._clock.time() * 1000)
         if abs(now_ms - int(proof.timestamp)) > SIGNATURE_WINDOW * 1000:
-            raise Unauthorized("The request's timestamp is outside the allowed window; check the phone's clock.")
+            raise SignatureRejected("The request's timestamp is outside the allowed window; check the phone's clock.")
         signature = canonical_signature(v.text("signature", proof.signature, max_len=256))
-        with self._db.read() as s:
-            row = s.execute(select(Device.public_key, Device.user_id, User.username, User.mode)
-                            .join(User, User.id == Device.user_id)
-                            .where(Device.id == device_id, Device.status == "active")).first()
+        row = s.execute(select(Device.public_key, Device.user_id, User.username, User.mode)
+                        .join(User, User.id == Device.user_id)
+                        .where(Device.id == device_id, Device.status == "active")).first()
         if row is None:
-            raise Unauthorized("Unknown or deactivated device.")
+            raise SignatureRejected("Unknown or deactivated device.")
         key = load_der_public_key(row[0])
         assert isinstance(key, ec.EllipticCurvePublicKey)
         try:
             key.verify(signature, proof.message(), ec.ECDSA(hashes.SHA256()))
         except InvalidSignature:
-            raise Unauthorized("The request signature is not valid.") from None
-        self._remember(device_id, signature)
-        return VerifiedDevice(device_id, row[1], row[2], row[3])
-
-    def _remember(self, device_id: str, signature: bytes) -> None:
-        """Refuse a signature seen before (replay); note the device as seen."""
-        digest = hashlib.sha256(signature).hexdigest()
+            raise SignatureRejected("The request signature is not valid.") from None
         now = self._clock.now()
         try:
-            with self._db.write() as s:
-                s.add(DeviceRequest(device_id=device_id, digest=digest, seen_at=now))
-                s.flush()
-                s.execute(delete(DeviceRequest).where(
-                    DeviceRequest.seen_at < now - dt.timedelta(seconds=3 * SIGNATURE_WINDOW)))
-                device = s.get(Device, device_id)
-                if device is not None:
-                    device.last_seen_at = now
+            with s.begin_nested():
+                s.add(DeviceRequest(device_id=device_id, digest=hashlib.sha256(signature).hexdigest(), seen_at=now))
         except IntegrityError:
-            raise Unauthorized("This request was already received (replay).") from None
+            raise SignatureRejected("This request was already received (replay).") from None
+        s.execute(update(Device).where(Device.id == device_id).values(last_seen_at=now))
+        if self._purge_due():
+            s.execute(delete(DeviceRequest).where(
+                DeviceRequest.seen_at < now - dt.timedelta(seconds=3 * SIGNATURE_WINDOW)))
+        return VerifiedDevice(device_id, row[1], row[2], row[3])
+
+    def _purge_due(self) -> bool:
+        """Old replay records go now and then, not on every request."""
+        self._since_purge += 1
+        if self._since_purge >= PURGE_EVERY:
+            self._since_purge = 0
+            return True
+        return False
 
     # -- what the phone does ----------------------------------------------------------------------
     def pending(self, proof: DeviceProof, wait_seconds: float = 0) -> list[PendingRequest]:
         """The user's pending mobile-app requests; with ``wait_seconds``, wait for one to arrive."""
-        device = self.verify(proof)
         wait_seconds = v.integer("waitSeconds", int(wait_seconds), minimum=0, maximum=MAX_WAIT)
+        with self._db.write() as s:
+            device = self._verify_in(s, proof)
+            found = self._open_requests(s, device)
         deadline = time.monotonic() + wait_seconds
-        while True:
-            found = self._open_requests(device)
-            remaining = deadline - time.monotonic()
-            if found or remaining <= 0:
-                return found
-            self._requests.arrivals.wait(min(0.05, remaining))
+        while not found and time.monotonic() < deadline:
+            self._requests.arrivals.wait(min(0.05, deadline - time.monotonic()))
+            with self._db.read() as s:
+                found = self._open_requests(s, device)
+        return found
 
-    def _open_requests(self, device: VerifiedDevice) -> list[PendingRequest]:
+    def _open_requests(self, s: Session, device: VerifiedDevice) -> list[PendingRequest]:
         now = self._clock.now()
-        with self._db.read() as s:
-            rows = list(s.scalars(select(AuthRequest).where(
-                AuthRequest.user_id == device.user_id, AuthRequest.status == "pending",
-                AuthRequest.method == "mobile_app", AuthRequest.expires_at > now).order_by(AuthRequest.created_at)))
-        return [PendingRequest(r.id, device.username, r.application, r.client_ip, r.created_at, r.expires_at,
-                               _choices(r.id, r.number_to_match), device.mode == "pin") for r in rows]
+        rows = s.execute(select(AuthRequest.id, AuthRequest.application, AuthRequest.client_ip,
+                                AuthRequest.created_at, AuthRequest.expires_at, AuthRequest.number_to_match)
+                         .where(AuthRequest.user_id == device.user_id, AuthRequest.status == "pending",
+                                AuthRequest.method == "mobile_app", AuthRequest.expires_at > now)
+                         .order_by(AuthRequest.created_at)).all()
+        return [PendingRequest(r[0], device.username, r[1], r[2], r[3], r[4], _choices(r[0], r[5]),
+                               device.mode == "pin") for r in rows]
 
     def answer(self, actor: Actor, proof: DeviceProof, request_id: str, answer: str, *, pin: str | None = None,
                number: int | None = None) -> AuthRequestInfo:
-        """Approve, deny or report fraud, with the PIN in PIN mode and the number where asked."""
-        device = self.verify(proof)
-        result = DEVICE_ANSWERS.get(v.choice("result", answer, tuple(DEVICE_ANSWERS)), "denied")
-        actor = Actor(f"device:{device.device_id}", actor.client_ip, actor.correlation_id)
-        info = self._requests.get(request_id)
-        if info.username != device.username or info.method != "mobile_app":
-            raise NotFound("No such authentication request.")
-        if result == "approved":
-            if device.mode == "pin":
-                if not pin:
+        """Approve, deny or report fraud, with the PIN in PIN mode and the number where asked.
+
+        The signature check and the answer are one transaction (a wrong PIN is checked
+        in between, under the lockout policy, when the user is in PIN mode).
+        """
+        result = DEVICE_ANSWERS[v.choice("result", answer, tuple(DEVICE_ANSWERS))]
+        request_id = v.text("transaction_id", request_id, max_len=64)
+        if result == "approved" and pin is not None:
+            pin = v.text("pin", pin, max_len=16)
+        with self._db.write() as s:
+            device = self._verify_in(s, proof)
+            device_actor = Actor(f"device:{device.device_id}", actor.client_ip, actor.correlation_id)
+            row = s.execute(select(AuthRequest.user_id, AuthRequest.method, AuthRequest.number_to_match)
+                            .where(AuthRequest.id == request_id)).first()
+            if row is None or row[0] != device.user_id or row[1] != "mobile_app":
+                raise NotFound("No such authentication request.")
+            reason = None
+            if result == "approved":
+                if device.mode == "pin" and not pin:
                     raise InvalidInput("pin", "is required: the user signs in with a PIN")
-                if not self._users.check_pin(actor, device.username, pin):
-                    return self._requests.complete(actor, request_id, "denied", reason="wrong_pin",
-                                                   device_id=device.device_id)
-            if info.number_to_match is not None and number != info.number_to_match:
-                if number is None:
+                if row[2] is not None and number is None:
                     raise InvalidInput("number", "is required: choose the number the sign-in page shows")
-                return self._requests.complete(actor, request_id, "denied", reason="wrong_number",
-                                               device_id=device.device_id)
-        return self._requests.complete(actor, request_id, result, device_id=device.device_id)
+                if row[2] is not None and number != row[2]:
+                    result, reason = "denied", "wrong_number"
+            if device.mode != "pin" or result != "approved":
+                info, blocked = self._requests.complete_in(s, device_actor, request_id, result, reason=reason,
+                                                           device_id=device.device_id)
+        if device.mode == "pin" and result == "approved":
+            # check_pin has its own transaction (it counts failures even when the answer fails)
+            ok = self._users.check_pin(device_actor, device.username, pin or "")
+            return self._requests.complete(device_actor, request_id, "approved" if ok else "denied",
+                                           reason=None if ok else "wrong_pin", device_id=device.device_id)
+        self._requests.after_completion(info, blocked)
+        return info
 
     def update_push(self, actor: Actor, proof: DeviceProof, kind: str, token: str | None) -> None:
         from .activation import PUSH_KINDS

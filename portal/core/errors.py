@@ -58,6 +58,16 @@ class Unauthorized(PortalError):
         super().__init__(message)
 
 
+class SignatureRejected(Unauthorized):
+    """A phone's signed request was refused (signature, clock, replay, unknown device). Its own
+    code, so that over the SDK it can never be mistaken for the frontend's own credentials."""
+
+    code = "SignatureRejected"
+
+    def __init__(self, message: str = "The request signature is not valid.") -> None:
+        super().__init__(message)
+
+
 class Forbidden(PortalError):
     code = "Forbidden"
     http_status = 403

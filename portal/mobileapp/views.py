@@ -20,7 +20,7 @@ from ..sdk.backend import (
     InvalidInput,
     MfaBackend,
     PortalError,
-    Unauthorized,
+    SignatureRejected,
 )
 from . import bp
 
@@ -93,7 +93,7 @@ def _proof() -> DeviceProof:
     stamp = request.headers.get("X-MFA-Timestamp")
     signature = request.headers.get("X-MFA-Signature")
     if not device or not stamp or not signature:
-        raise Unauthorized("Sign the request: X-MFA-Device, X-MFA-Timestamp and X-MFA-Signature are required.")
+        raise SignatureRejected("Sign the request: X-MFA-Device, X-MFA-Timestamp and X-MFA-Signature are required.")
     if not stamp.isdigit() or len(stamp) > 16:
         raise InvalidInput("X-MFA-Timestamp", "must be Unix time in milliseconds")
     path = request.path + (f"?{request.query_string.decode('latin-1')}" if request.query_string else "")

@@ -13,7 +13,15 @@ from typing import TypeAlias
 from lxml import etree
 
 from ..core.errors import InvalidInput
-from .backend import AuthenticationResult, MfaBackend, SecurityQuestion, UserSettings, UserSettingsInput
+from .backend import (
+    AuthenticationResult,
+    DeviceProof,
+    DeviceRegistrationInput,
+    MfaBackend,
+    SecurityQuestion,
+    UserSettings,
+    UserSettingsInput,
+)
 from .soap import NS, q
 
 Element: TypeAlias = "etree._Element"
@@ -68,6 +76,26 @@ def _settings_input(el: Element | None) -> UserSettingsInput:
         blocked_reason=_opt(el, "BlockedReason"),
     )
 
+
+
+def _proof(el: Element) -> DeviceProof:
+    """``proof``: the phone's signed request, passed on as received (the core checks it)."""
+    proof = el.find(q("proof"))
+    if proof is None:  # the schema requires it
+        raise InvalidInput("proof", "is required")
+    return DeviceProof(device_id=_req(proof, "DeviceId"), method=_req(proof, "Method"), path=_req(proof, "Path"),
+                       timestamp=_int(proof, "Timestamp", 0), body_sha256=_req(proof, "BodySha256"),
+                       signature=_req(proof, "Signature"))
+
+
+def _registration(el: Element) -> DeviceRegistrationInput:
+    reg = el.find(q("registration"))
+    if reg is None:  # the schema requires it
+        raise InvalidInput("registration", "is required")
+    kind = _opt(reg, "PushKind")
+    return DeviceRegistrationInput(name=_req(reg, "Name"), platform=_req(reg, "Platform"),
+                                   public_key=_req(reg, "PublicKey"), push_kind="none" if kind is None else kind,
+                                   push_token=_opt(reg, "PushToken"))
 
 # -- writing --------------------------------------------------------------------------------
 def _dt(value: dt.datetime) -> str:
@@ -340,6 +368,59 @@ def complete_enrollment(b: MfaBackend, el: Element) -> Element:
     return out
 
 
+# -- the phone API's operations ---------------------------------------------------------------
+def activate_device(b: MfaBackend, el: Element) -> Element:
+    done = b.activate_device(_req(el, "code"), _registration(el), _opt(el, "clientIp"))
+    out = _response("ActivateDevice")
+    result = etree.SubElement(out, q("ActivateDeviceResult"))
+    for name, value in (("DeviceId", done.device_id), ("Username", done.username),
+                        ("AccountName", done.account_name), ("ServerTime", done.server_time),
+                        ("OathSecretBase32", done.oath_secret_base32)):
+        _add(result, name, value)
+    return out
+
+
+def get_pending_authentications(b: MfaBackend, el: Element) -> Element:
+    """Waits server-side up to ``waitSeconds`` for a request to arrive, like GetAuthenticationStatus."""
+    pending = b.get_pending_authentications(_proof(el), _int(el, "waitSeconds", 0))
+    out = _response("GetPendingAuthentications")
+    result = etree.SubElement(out, q("GetPendingAuthenticationsResult"))
+    for p in pending:
+        pe = etree.SubElement(result, q("PendingAuthentication"))
+        for name, value in (("TransactionId", p.transaction_id), ("Username", p.username),
+                            ("ApplicationName", p.application_name), ("ClientIp", p.client_ip),
+                            ("CreatedAt", p.created_at), ("ExpiresAt", p.expires_at)):
+            _add(pe, name, value)
+        choices = etree.SubElement(pe, q("NumberChoices"))
+        for number in p.number_choices:
+            _add(choices, "Number", number)
+        _add(pe, "PinRequired", p.pin_required)
+    return out
+
+
+def submit_authentication_result(b: MfaBackend, el: Element) -> Element:
+    raw = _opt(el, "number")
+    result = b.submit_authentication_result(_proof(el), _req(el, "transactionId"), _req(el, "result"),
+                                            pin=_opt(el, "pin"), number=None if raw is None else int(raw.strip()))
+    out = _response("SubmitAuthenticationResult")
+    _auth(out, "SubmitAuthenticationResultResult", result)
+    return out
+
+
+def update_push_channel(b: MfaBackend, el: Element) -> Element:
+    b.update_push_channel(_proof(el), _req(el, "kind"), _opt(el, "token"))
+    out = _response("UpdatePushChannel")
+    _add(out, "UpdatePushChannelResult", True)
+    return out
+
+
+def sign_out_device(b: MfaBackend, el: Element) -> Element:
+    b.sign_out_device(_proof(el))
+    out = _response("SignOutDevice")
+    _add(out, "SignOutDeviceResult", True)
+    return out
+
+
 OPERATIONS: dict[str, Handler] = {
     "TestPfWsSdkConnection": test_connection,
     "CreateUser": create_user,
@@ -366,4 +447,9 @@ OPERATIONS: dict[str, Handler] = {
     "VerifySecurityAnswers": verify_security_answers,
     "SetOneTimeBypass": set_one_time_bypass,
     "CompleteEnrollment": complete_enrollment,
+    "ActivateDevice": activate_device,
+    "GetPendingAuthentications": get_pending_authentications,
+    "SubmitAuthenticationResult": submit_authentication_result,
+    "UpdatePushChannel": update_push_channel,
+    "SignOutDevice": sign_out_device,
 }

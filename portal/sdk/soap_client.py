@@ -22,13 +22,17 @@ from zeep.transports import Transport
 
 from ..core import errors as E
 from .backend import (
+    ActivatedDeviceInfo,
     ActivationCode,
     AuthenticationResult,
     ConnectionInfo,
     DeviceInfo,
+    DeviceProof,
+    DeviceRegistrationInput,
     OathCheck,
     OathEnrollment,
     OathTokenInfo,
+    PendingAuthentication,
     QuestionCatalogue,
     SecurityQuestion,
     SettingValue,
@@ -58,9 +62,12 @@ _ERRORS = _error_classes()
 
 
 def _rebuild(code: str, message: str, field: str | None) -> E.PortalError:
-    """The server's fault as the same exception the in-process backend raises."""
-    # Unauthorized is only ever the service account; Forbidden is either the account (not in the
-    # administrators group) or a rule of an operation (e.g. one-time bypass switched off).
+    """The server's fault as the same exception the in-process backend raises.
+
+    ``Unauthorized`` is always this frontend's service account (a phone's refused signature has its
+    own code, ``SignatureRejected``); ``Forbidden`` is either the account (not in the administrators
+    group) or a rule of an operation (e.g. one-time bypass switched off).
+    """
     if code == "Unauthorized" or (code == "Forbidden" and message.startswith(_REFUSED_ACCOUNT)):
         return E.BackendUnavailable(f"The SDK refused this frontend's service account ({message}).")
     if code == "InvalidArgument":
@@ -104,6 +111,17 @@ def _user(u: Any) -> UserSettings:
 def _auth(r: Any) -> AuthenticationResult:
     return AuthenticationResult(r.TransactionId, r.Status, r.Authenticated, r.Reason, r.Method, r.NumberToMatch,
                                 _naive(r.ExpiresAt))
+
+
+def _pending(p: Any) -> PendingAuthentication:
+    return PendingAuthentication(p.TransactionId, p.Username, p.ApplicationName, p.ClientIp,
+                                 _naive(p.CreatedAt), _naive(p.ExpiresAt),  # type: ignore[arg-type]
+                                 tuple(int(n) for n in _items(p.NumberChoices, "Number")), bool(p.PinRequired))
+
+
+def _proof(p: DeviceProof) -> dict[str, Any]:
+    return {"DeviceId": p.device_id, "Method": p.method, "Path": p.path, "Timestamp": p.timestamp,
+            "BodySha256": p.body_sha256, "Signature": p.signature}
 
 
 def _items(value: Any, name: str) -> list[Any]:
@@ -285,3 +303,29 @@ class SoapBackend:
 
     def complete_enrollment(self, username: str, method: str) -> UserSettings:
         return _user(self._call("CompleteEnrollment", username=username, method=method))
+
+    # -- what the phone API needs ----------------------------------------------------------------
+    def activate_device(self, code: str, registration: DeviceRegistrationInput,
+                        client_ip: str | None = None) -> ActivatedDeviceInfo:
+        reg = {"Name": registration.name, "Platform": registration.platform, "PublicKey": registration.public_key,
+               "PushKind": registration.push_kind, "PushToken": registration.push_token}
+        r = self._call("ActivateDevice", code=code, registration=reg, clientIp=client_ip)
+        return ActivatedDeviceInfo(r.DeviceId, r.Username, r.AccountName, _naive(r.ServerTime),  # type: ignore[arg-type]
+                                   r.OathSecretBase32)
+
+    def get_pending_authentications(self, proof: DeviceProof,
+                                    wait_seconds: int = 0) -> tuple[PendingAuthentication, ...]:
+        r = self._call("GetPendingAuthentications", wait=max(0, wait_seconds), proof=_proof(proof),
+                       waitSeconds=wait_seconds)
+        return tuple(_pending(p) for p in _items(r, "PendingAuthentication"))
+
+    def submit_authentication_result(self, proof: DeviceProof, transaction_id: str, result: str, *,
+                                     pin: str | None = None, number: int | None = None) -> AuthenticationResult:
+        return _auth(self._call("SubmitAuthenticationResult", proof=_proof(proof),
+                                transactionId=transaction_id, result=result, pin=pin, number=number))
+
+    def update_push_channel(self, proof: DeviceProof, kind: str, token: str | None = None) -> None:
+        self._call("UpdatePushChannel", proof=_proof(proof), kind=kind, token=token)
+
+    def sign_out_device(self, proof: DeviceProof) -> None:
+        self._call("SignOutDevice", proof=_proof(proof))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
@@ -96,3 +97,59 @@ def enrol_through_the_portal(http: requests.Session, url: str, username: str, pa
     assert confirmed.headers["Location"] == "/enroll"
     assert http.get(url + "/enroll", timeout=10, allow_redirects=False).headers["Location"] == "/"
     assert "You are set up" in http.get(url + "/", timeout=10).text
+
+
+def test_phone_round_trip_through_the_frontend(tmp_path: Path) -> None:
+    """Application → SDK (server) → phone polling the frontend's /PA → answer relayed → result."""
+    from portal.phone import PhoneClient
+    from portal.sdk.soap_client import SoapBackend
+
+    db = tmp_path / "server.db"
+    sport, fport = free_port(), free_port()
+    server_env = base_env(PORTAL_ROLE="server", PORTAL_BASE_URL=f"http://127.0.0.1:{sport}",
+                          PORTAL_DATABASE_URL=f"sqlite:///{db}", PORTAL_SECRET_KEY=SECRET_KEY,
+                          PORTAL_ENCRYPTION_KEY=ENCRYPTION_KEY_B64, PORTAL_INSTANCE_PATH=str(tmp_path / "s"),
+                          PORTAL_ADMIN_USERNAME=SVC_USER, PORTAL_ADMIN_PASSWORD=SVC_PASSWORD,
+                          PORTAL_MOBILE_APP_URL=f"http://127.0.0.1:{fport}/PA/")
+    front_env = base_env(PORTAL_ROLE="frontend", PORTAL_BASE_URL=f"http://127.0.0.1:{fport}",
+                         PORTAL_SECRET_KEY=SECRET_KEY, PORTAL_INSTANCE_PATH=str(tmp_path / "f"),
+                         PORTAL_SDK_URL=f"http://127.0.0.1:{sport}/PfWsSdk.asmx",
+                         PORTAL_SDK_USERNAME=SVC_USER, PORTAL_SDK_PASSWORD=SVC_PASSWORD)
+    flask(["setup"], server_env)
+    flask(["create-user", "pia"], server_env)
+    with Gunicorn(server_env, sport, log=tmp_path / "server.log") as server, \
+            Gunicorn(front_env, fport, log=tmp_path / "frontend.log") as frontend, requests.Session() as http:
+        http.trust_env = False
+        server.wait_ready()
+        frontend.wait_ready()
+        app = SoapBackend(server.url + "/PfWsSdk.asmx", SVC_USER, SVC_PASSWORD, timeout=10)
+        code = app.generate_activation_code("pia")
+        assert code.url == frontend.url + "/PA"  # PORTAL_MOBILE_APP_URL on the server
+        phone = PhoneClient.activate(code.url, code.code, device_name="Pia's phone")
+        assert phone.state.username == "pia"
+        page = http.get(frontend.url + "/PA", timeout=10)
+        assert page.status_code == 200 and "SDK connection: OK" in page.text
+
+        # asynchronous: start, phone waits on the frontend (either worker), answers, status says approved
+        for _ in range(3):
+            started = app.authenticate_user("pia", application_name="VPN", asynchronous=True, number_matching=True)
+            [req] = phone.pending(wait=10)
+            assert req["transaction_id"] == started.transaction_id
+            assert phone.answer(req["transaction_id"], "approve", number=started.number_to_match)["status"] == \
+                "approved"
+            assert app.get_authentication_status(started.transaction_id or "").status == "approved"
+
+        # synchronous: the caller is released by the phone's answer
+        result: dict[str, object] = {}
+        caller = threading.Thread(target=lambda: result.update(r=app.authenticate_user(
+            "pia", application_name="Web", timeout_seconds=30)))
+        caller.start()
+        [req] = phone.pending(wait=10)
+        phone.answer(req["transaction_id"], "deny")
+        caller.join(20)
+        assert result["r"].status == "denied"  # type: ignore[attr-defined]
+
+        # the app removes the account: the device is deactivated in the server's store
+        phone.sign_out()
+        with sqlite3.connect(db) as conn:
+            assert conn.execute("SELECT status FROM devices").fetchone() == ("deactivated",)

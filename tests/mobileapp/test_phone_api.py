@@ -185,7 +185,7 @@ def test_signatures_are_checked_and_never_replayed(live_server: LiveServer) -> N
         other_path = {**headers, "X-MFA-Timestamp": str(stamp + 1),
                       "X-MFA-Signature": sign(phone._key, "GET", "/PA/v1/requests?wait=9", stamp + 1, b"")}  # type: ignore[arg-type]
         assert h.get(url, headers=other_path, timeout=5).status_code == 401  # signed for another query
-        assert h.get(url, timeout=5).json()["error"]["code"] == "Unauthorized"
+        assert h.get(url, timeout=5).json()["error"]["code"] == "SignatureRejected"
 
 
 def test_activation_errors_are_distinct_and_throttled(live_server: LiveServer) -> None:

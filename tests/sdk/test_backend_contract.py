@@ -3,11 +3,14 @@ and over HTTP to a server on PostgreSQL. Each test runs on all of them and expec
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
 import threading
 import time
 
 import pytest
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
@@ -16,16 +19,20 @@ from portal.core.activation import DeviceRegistration
 from portal.core.audit import Actor
 from portal.core.errors import (
     BackendUnavailable,
+    CodeExpired,
+    CodeInvalid,
+    CodeUsed,
     Conflict,
     DeviceLimitReached,
     Forbidden,
     InvalidInput,
     NotFound,
     RequestNotPending,
+    SignatureRejected,
     Throttled,
     UserNotFound,
 )
-from portal.sdk.backend import UserSettingsInput
+from portal.sdk.backend import ActivatedDeviceInfo, DeviceProof, DeviceRegistrationInput, UserSettingsInput
 from portal.sdk.soap_client import SoapBackend
 
 SEED = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
@@ -53,6 +60,37 @@ def _wrong_code(accepted: set[str]) -> str:
 def _public_key() -> bytes:
     return ec.generate_private_key(ec.SECP256R1()).public_key().public_bytes(Encoding.DER,
                                                                              PublicFormat.SubjectPublicKeyInfo)
+
+
+def _spki_b64(key: ec.EllipticCurvePrivateKey) -> str:
+    """The public half as the phone sends it: base64 of the DER SubjectPublicKeyInfo."""
+    return base64.b64encode(key.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)).decode()
+
+
+def _sign(key: ec.EllipticCurvePrivateKey, device_id: str, now_seconds: float, *, method: str = "GET",
+          path: str = "/api/v1/authentications/pending", body: bytes = b"", offset_ms: int = 0) -> DeviceProof:
+    """A phone's signed request (core/devices.py): ECDSA P-256 / SHA-256 over
+    ``METHOD\\nPATH\\nTIMESTAMP\\nSHA-256(BODY) hex``, DER, base64url without padding."""
+    timestamp = int(now_seconds * 1000) + offset_ms
+    digest = hashlib.sha256(body).hexdigest()
+    signature = key.sign(f"{method}\n{path}\n{timestamp}\n{digest}".encode(), ec.ECDSA(hashes.SHA256()))
+    return DeviceProof(device_id, method, path, timestamp, digest,
+                       base64.urlsafe_b64encode(signature).rstrip(b"=").decode())
+
+
+class Phone:
+    """An activated phone of a test user: signs each request with its own key, now by the server's clock."""
+
+    def __init__(self, any_backend, username: str) -> None:  # type: ignore[no-untyped-def]
+        self.services = any_backend.services
+        self.key = ec.generate_private_key(ec.SECP256R1())
+        code = self.services.activation.generate(Actor("staff:test"), username)
+        self.info: ActivatedDeviceInfo = any_backend.backend.activate_device(
+            code.code, DeviceRegistrationInput("Pixel", "android", _spki_b64(self.key)))
+        self.device_id = self.info.device_id
+
+    def proof(self, **kw: object) -> DeviceProof:
+        return _sign(self.key, self.device_id, self.services.clock.time(), **kw)  # type: ignore[arg-type]
 
 
 def test_connection(any_backend) -> None:
@@ -398,6 +436,10 @@ def test_rejected_service_accounts_are_backend_unavailable(request, server_fixtu
     server.services.accounts.create(Actor("t"), "no-group", "no-group-password-1", kind="service", role="service")
     with pytest.raises(BackendUnavailable, match="service account"):
         server.soap_backend(username="no-group", password="no-group-password-1").test_connection()
+    # On the phone's operations too: a refused service account is not a refused phone.
+    proof = _sign(ec.generate_private_key(ec.SECP256R1()), "00000000-0000-0000-0000-000000000000", time.time())
+    with pytest.raises(BackendUnavailable, match="service account"):
+        server.soap_backend(password="wrong-password-123").get_pending_authentications(proof)
 
 
 def test_an_untrusted_certificate_is_refused(live_tls_server) -> None:
@@ -425,3 +467,175 @@ def test_a_third_party_token_is_claimed_once_by_serial_and_code(any_backend) -> 
     with pytest.raises(InvalidInput) as err:
         b.associate_oath_token("hugo", "TOK-0001", "12")
     assert _field(err.value) == "code"
+
+
+# -- the phone API ---------------------------------------------------------------------------------
+def test_a_phone_activates_with_its_code(any_backend) -> None:
+    b, services = any_backend.backend, any_backend.services
+    b.create_user("pia")
+    code = services.activation.generate(Actor("staff:t"), "pia").code
+    key = ec.generate_private_key(ec.SECP256R1())
+    reg = DeviceRegistrationInput("Pia's phone", "ios", _spki_b64(key), push_kind="apns", push_token="apns-token-1")
+    wrong = code[:-1] + str((int(code[-1]) + 1) % 10)
+    with pytest.raises(CodeInvalid):
+        b.activate_device(wrong, reg)
+    with pytest.raises(InvalidInput) as err:
+        b.activate_device(code, DeviceRegistrationInput("Pia's phone", "ios", "bm90IGEga2V5"))
+    assert _field(err.value) == "public_key"
+    rsa_like = base64.b64encode(b"\x30\x03\x02\x01\x01").decode()
+    with pytest.raises(InvalidInput) as err:
+        b.activate_device(code, DeviceRegistrationInput("Pia's phone", "ios", rsa_like))
+    assert _field(err.value) == "public_key"
+    with pytest.raises(InvalidInput) as err:
+        b.activate_device(code, DeviceRegistrationInput("Pia's phone", "fax", _spki_b64(key)))
+    assert _field(err.value) == "platform"
+
+    done = b.activate_device(code, reg, client_ip="203.0.113.9")
+    assert (done.username, done.account_name) == ("pia", "MFA Portal")
+    assert done.oath_secret_base32 and len(otp.b32decode(done.oath_secret_base32)) >= 10  # the app's offline codes
+    assert abs((done.server_time - services.clock.now()).total_seconds()) < 5 and done.server_time.tzinfo is None
+    assert [(d.id, d.name, d.platform, d.status) for d in b.get_user_info("pia").devices] == [
+        (done.device_id, "Pia's phone", "ios", "active")]
+    assert b.get_activation_status("pia") == "completed"
+    with pytest.raises(CodeUsed):
+        b.activate_device(code, reg)
+
+    # An expired code: the live servers run on the system clock, so the code is aged in the database.
+    b.create_user("pete")
+    old = services.activation.generate(Actor("staff:t"), "pete").code
+    from portal.core.models import ActivationCode, User
+
+    with services.db.write() as s:
+        user_id = s.query(User).filter_by(username_key="pete").one().id
+        row = s.query(ActivationCode).filter_by(user_id=user_id).one()
+        row.expires_at = services.clock.now() - dt.timedelta(minutes=1)
+    with pytest.raises(CodeExpired):
+        b.activate_device(old, DeviceRegistrationInput("Pete's phone", "android", _spki_b64(key)))
+    assert b.get_activation_status("pete") == "expired"
+
+
+def test_the_phone_sees_and_answers_a_number_matching_request(any_backend) -> None:
+    b, services = any_backend.backend, any_backend.services
+    b.create_user("quinn")
+    phone = Phone(any_backend, "quinn")
+    assert b.get_pending_authentications(phone.proof()) == ()
+
+    created: list[str] = []
+
+    def sign_in() -> None:
+        time.sleep(0.3)
+        created.append(b.authenticate_user("quinn", asynchronous=True, number_matching=True,
+                                           application_name="VPN", client_ip="203.0.113.7").transaction_id)
+
+    signing_in = threading.Thread(target=sign_in)
+    signing_in.start()
+    started = time.monotonic()
+    pending = b.get_pending_authentications(phone.proof(), wait_seconds=10)
+    assert time.monotonic() - started < 5  # woken by the new request, not by the timeout
+    signing_in.join(10)
+    request = services.auth_requests.get(created[0])
+    assert [(p.transaction_id, p.username, p.application_name, p.client_ip, p.pin_required) for p in pending] == [
+        (request.id, "quinn", "VPN", "203.0.113.7", False)]
+    (item,) = pending
+    assert (item.created_at, item.expires_at) == (request.created_at, request.expires_at)
+    assert len(item.number_choices) == 3 and request.number_to_match in item.number_choices
+    assert all(isinstance(n, int) for n in item.number_choices) and list(item.number_choices) == sorted(
+        set(item.number_choices))
+
+    # The signature is checked: replay, another key, a clock 10 minutes off.
+    used = phone.proof()
+    b.get_pending_authentications(used)
+    other = ec.generate_private_key(ec.SECP256R1())
+    for bad in (used, _sign(other, phone.device_id, services.clock.time()), phone.proof(offset_ms=-600_000),
+                phone.proof(offset_ms=600_000), _sign(phone.key, "00000000-0000-0000-0000-000000000000",
+                                                      services.clock.time())):
+        with pytest.raises(SignatureRejected):
+            b.get_pending_authentications(bad)
+    with pytest.raises(InvalidInput) as err:  # a number-matching approval needs the number
+        b.submit_authentication_result(phone.proof(method="POST"), request.id, "approve")
+    assert _field(err.value) == "number"
+
+    waited: list[str] = []
+
+    def sign_in_page() -> None:
+        waited.append(b.get_authentication_status(request.id, wait_seconds=10).status)
+
+    waiter = threading.Thread(target=sign_in_page)
+    waiter.start()
+    time.sleep(0.2)
+    approved = b.submit_authentication_result(phone.proof(method="POST"), request.id, "approve",
+                                              number=request.number_to_match)
+    assert (approved.transaction_id, approved.status, approved.authenticated) == (request.id, "approved", True)
+    waiter.join(10)
+    assert waited == ["approved"]
+    assert b.get_pending_authentications(phone.proof()) == ()
+    with pytest.raises(RequestNotPending):
+        b.submit_authentication_result(phone.proof(method="POST"), request.id, "deny")
+    with pytest.raises(NotFound):
+        b.submit_authentication_result(phone.proof(method="POST"), "0" * 32, "deny")
+    with pytest.raises(InvalidInput) as err:
+        b.submit_authentication_result(phone.proof(method="POST"), request.id, "maybe")
+    assert _field(err.value) == "result"
+
+    second = b.authenticate_user("quinn", asynchronous=True, number_matching=True)
+    choices = b.get_pending_authentications(phone.proof())[0].number_choices
+    wrong = next(n for n in choices if n != second.number_to_match)
+    denied = b.submit_authentication_result(phone.proof(method="POST"), second.transaction_id, "approve",
+                                            number=wrong)
+    assert (denied.status, denied.authenticated, denied.reason) == ("denied", False, "wrong_number")
+    assert b.get_authentication_status(second.transaction_id).status == "denied"
+
+    third = b.authenticate_user("quinn", asynchronous=True)
+    assert b.get_pending_authentications(phone.proof())[0].number_choices == ()  # no number matching
+    assert b.submit_authentication_result(phone.proof(method="POST"), third.transaction_id, "deny").status == "denied"
+
+
+def test_pin_mode_needs_the_pin_on_the_phone_and_fraud_blocks(any_backend) -> None:
+    b = any_backend.backend
+    b.create_user("rosa", UserSettingsInput(mode="pin", pin="4827"))
+    phone = Phone(any_backend, "rosa")
+    first = b.authenticate_user("rosa", asynchronous=True)
+    (pending,) = b.get_pending_authentications(phone.proof())
+    assert (pending.transaction_id, pending.pin_required, pending.number_choices) == (first.transaction_id, True, ())
+    with pytest.raises(InvalidInput) as err:
+        b.submit_authentication_result(phone.proof(method="POST"), first.transaction_id, "approve")
+    assert _field(err.value) == "pin"
+    wrong = b.submit_authentication_result(phone.proof(method="POST"), first.transaction_id, "approve", pin="1593")
+    assert (wrong.status, wrong.authenticated) == ("wrong_pin", False)
+    assert b.get_authentication_status(first.transaction_id).status == "wrong_pin"
+
+    second = b.authenticate_user("rosa", asynchronous=True)
+    right = b.submit_authentication_result(phone.proof(method="POST"), second.transaction_id, "approve", pin="4827")
+    assert (right.status, right.authenticated) == ("approved", True)
+
+    third = b.authenticate_user("rosa", asynchronous=True)
+    fraud = b.submit_authentication_result(phone.proof(method="POST"), third.transaction_id, "fraud")
+    assert (fraud.status, fraud.authenticated) == ("fraud", False)
+    assert b.get_user_info("rosa").blocked  # Block user when fraud is reported (on by default)
+
+
+def test_push_channel_update_and_sign_out(any_backend) -> None:
+    b, services = any_backend.backend, any_backend.services
+    b.create_user("sami")
+    phone = Phone(any_backend, "sami")
+    assert b.update_push_channel(phone.proof(method="PUT", body=b'{"kind":"fcm"}'), "fcm", "fcm-token-1") is None
+    from portal.core.models import Device
+
+    with services.db.read() as s:
+        device = s.get(Device, phone.device_id)
+        assert device is not None and device.push_kind == "fcm" and device.push_token_encrypted
+    with pytest.raises(InvalidInput) as err:
+        b.update_push_channel(phone.proof(method="PUT"), "carrier-pigeon", "x")
+    assert _field(err.value) == "push_kind"
+    with pytest.raises(InvalidInput) as err:
+        b.update_push_channel(phone.proof(method="PUT"), "fcm")
+    assert _field(err.value) == "push_token"
+    b.update_push_channel(phone.proof(method="PUT"), "none")
+
+    assert b.sign_out_device(phone.proof(method="POST")) is None
+    assert [(d.id, d.status) for d in b.get_user_info("sami").devices] == [(phone.device_id, "deactivated")]
+    for call in (lambda: b.get_pending_authentications(phone.proof()),
+                 lambda: b.sign_out_device(phone.proof(method="POST")),
+                 lambda: b.update_push_channel(phone.proof(method="PUT"), "none")):
+        with pytest.raises(SignatureRejected):
+            call()

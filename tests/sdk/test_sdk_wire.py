@@ -4,6 +4,7 @@ messages validate against the XSD with xmllint, and hostile or malformed request
 from __future__ import annotations
 
 import base64
+import hashlib
 import shutil
 import subprocess
 import sys
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from lxml import etree
@@ -41,6 +43,14 @@ def _client(server: LiveServer, history: HistoryPlugin | None = None) -> tuple[C
     client = Client(server.url + "?wsdl", transport=Transport(session=session, timeout=5, operation_timeout=20),
                     settings=Settings(strict=True), plugins=[history] if history else [])
     return client, session
+
+
+def _proof(key: ec.EllipticCurvePrivateKey, device_id: str, method: str = "GET", path: str = "/api/v1/x") -> dict:
+    """A phone's signed request (see portal/core/devices.py) as the SDK's ``DeviceProof``."""
+    timestamp, digest = int(time.time() * 1000), hashlib.sha256(b"").hexdigest()
+    signature = key.sign(f"{method}\n{path}\n{timestamp}\n{digest}".encode(), ec.ECDSA(hashes.SHA256()))
+    return {"DeviceId": device_id, "Method": method, "Path": path, "Timestamp": timestamp, "BodySha256": digest,
+            "Signature": base64.urlsafe_b64encode(signature).rstrip(b"=").decode()}
 
 
 def test_zeep_strict_calls_every_operation_and_xmllint_accepts_every_message(live_server, tmp_path) -> None:
@@ -108,6 +118,32 @@ def test_zeep_strict_calls_every_operation_and_xmllint_accepts_every_message(liv
                                                           DeviceRegistration("Pixel", "android", key))
         assert sdk.DeactivateDevice(username="alice", deviceId=device.device_id) is True
         keep()
+
+        # -- the phone API's operations
+        phone_key = ec.generate_private_key(ec.SECP256R1())
+        spki = phone_key.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+        new_code = live_server.services.activation.generate(Actor("t"), "alice").code
+        activated = sdk.ActivateDevice(code=new_code, clientIp="203.0.113.9", registration={
+            "Name": "Pixel", "Platform": "android", "PublicKey": base64.b64encode(spki).decode(),
+            "PushKind": "fcm", "PushToken": "fcm-token-1"})
+        keep()
+        assert activated.Username == "alice" and activated.OathSecretBase32
+        phone_id = activated.DeviceId
+        asked_for = live_server.services.authentication.authenticate(Actor("t"), "alice", asynchronous=True,
+                                                                     number_matching=True, application="VPN")
+        waiting = sdk.GetPendingAuthentications(proof=_proof(phone_key, phone_id), waitSeconds=1)
+        keep()
+        assert [p.TransactionId for p in waiting] == [asked_for.transaction_id]
+        assert asked_for.number_to_match in waiting[0].NumberChoices.Number and waiting[0].PinRequired is False
+        answered = sdk.SubmitAuthenticationResult(proof=_proof(phone_key, phone_id, "POST"),
+                                                  transactionId=asked_for.transaction_id, result="approve",
+                                                  number=asked_for.number_to_match)
+        keep()
+        assert answered.Status == "approved" and answered.Authenticated is True
+        assert sdk.UpdatePushChannel(proof=_proof(phone_key, phone_id, "PUT"), kind="none") is True
+        keep()
+        assert sdk.SignOutDevice(proof=_proof(phone_key, phone_id, "POST")) is True
+        keep()
         token = sdk.AddOathToken(username="alice")
         keep()
         assert token.KeyUri.startswith("otpauth://totp/")
@@ -155,7 +191,7 @@ def test_zeep_strict_calls_every_operation_and_xmllint_accepts_every_message(liv
         files.append(str(path))
     ran = subprocess.run(["xmllint", "--noout", "--schema", str(XSD), *files], capture_output=True, text=True)
     assert ran.returncode == 0, ran.stderr
-    assert len(files) == 53  # 26 calls, request and response, and one fault
+    assert len(files) == 63  # 31 calls, request and response, and one fault
 
     # ... and the check can fail: a UserSettings without its Username is refused.
     broken = etree.fromstring(Path(files[5]).read_bytes())  # GetUserInfoResponse
@@ -174,7 +210,9 @@ def test_python_m_zeep_reads_the_served_wsdl(live_server) -> None:
                       "CancelAuthentication", "ValidateOathCode", "GenerateActivationCode", "GetPortalSettings",
                       "GetActivationStatus", "DeactivateDevice", "AddOathToken", "ConfirmOathToken",
                       "AssociateOathToken", "RemoveOathToken", "GetSecurityQuestions", "SetSecurityAnswers",
-                      "GetSecurityChallenge", "VerifySecurityAnswers", "SetOneTimeBypass", "CompleteEnrollment"):
+                      "GetSecurityChallenge", "VerifySecurityAnswers", "SetOneTimeBypass", "CompleteEnrollment",
+                      "ActivateDevice", "GetPendingAuthentications", "SubmitAuthenticationResult",
+                      "UpdatePushChannel", "SignOutDevice"):
         assert operation in out
 
 
@@ -246,6 +284,15 @@ BAD_BODIES = [
                         f'</CompleteEnrollment>'), "InvalidArgument", "method"),
     ("xs:int token id", _env(f'<RemoveOathToken xmlns="{NS}"><username>a</username><tokenId>one</tokenId>'
                              f'</RemoveOathToken>'), "InvalidArgument", "tokenId"),
+    ("xs:long timestamp", _env(
+        f'<SignOutDevice xmlns="{NS}"><proof><DeviceId>d</DeviceId><Method>GET</Method><Path>/</Path>'
+        f'<Timestamp>soon</Timestamp><BodySha256>{"0" * 64}</BodySha256><Signature>x</Signature></proof>'
+        f'</SignOutDevice>'), "InvalidArgument", "Timestamp"),
+    ("bad device answer", _env(
+        f'<SubmitAuthenticationResult xmlns="{NS}"><proof><DeviceId>d</DeviceId><Method>GET</Method><Path>/</Path>'
+        f'<Timestamp>1</Timestamp><BodySha256>{"0" * 64}</BodySha256><Signature>x</Signature></proof>'
+        f'<transactionId>{"0" * 32}</transactionId><result>maybe</result></SubmitAuthenticationResult>'),
+     "InvalidArgument", "result"),
 ]
 
 
@@ -256,6 +303,18 @@ def test_bad_requests_get_a_fault_naming_the_problem(app, client, body, code, fi
     assert resp.status_code == 500 and resp.content_type.startswith("text/xml")
     assert _error(resp) == (code, field)
     assert b"Traceback" not in resp.data and b'File "' not in resp.data
+
+
+def test_a_refused_phone_signature_has_its_own_code_and_no_basic_challenge(app, client) -> None:
+    body = _env(f'<SignOutDevice xmlns="{NS}"><proof><DeviceId>d</DeviceId><Method>GET</Method><Path>/</Path>'
+                f'<Timestamp>{int(time.time() * 1000)}</Timestamp><BodySha256>{"0" * 64}</BodySha256>'
+                f'<Signature>eA</Signature></proof></SignOutDevice>')
+    resp = client.post("/PfWsSdk.asmx", data=body, headers=_svc(app))
+    # Not 401 + WWW-Authenticate: the service account was fine; the phone's proof was not.
+    assert resp.status_code == 500 and "WWW-Authenticate" not in resp.headers
+    assert _error(resp) == ("SignatureRejected", None)
+    message = etree.fromstring(resp.data).findtext(f".//{{{NS}}}Message")
+    assert message == "Unknown or deactivated device."
 
 
 def test_wrong_content_type_is_415(app, client) -> None:
