@@ -282,6 +282,7 @@ def core_config(c: Mapping[str, Any]) -> CoreConfig:
         base_url=c["BASE_URL"],
         mobile_app_path=c["MOBILE_APP_PATH"],
         public_mobile_app_url=(c["MOBILE_APP_URL"] or "").rstrip("/") or None,
+        wake_dir=str(Path(c["INSTANCE_PATH"]) / "wake"),
         admins_group=c["ADMINS_GROUP"],
         redis_url=c["REDIS_URL"],
         hashing=HashingConfig(c["ARGON2_TIME_COST"], c["ARGON2_MEMORY_COST"], c["ARGON2_PARALLELISM"]),

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
-import threading
 import time
 from dataclasses import dataclass
 
@@ -27,6 +26,7 @@ from .notify import NoNotifier, Notifier
 from .settings import METHODS, SettingsService
 from .sql import rowcount
 from .users import block_user, ensure_can_authenticate, load_user
+from .wakeup import Bus, Waiters
 
 FINAL = ("approved", "denied", "fraud", "expired", "cancelled")
 ANSWERS = ("approved", "denied", "fraud")
@@ -56,32 +56,17 @@ def _info(r: AuthRequest, username: str) -> AuthRequestInfo:
                            r.number_to_match, r.created_at, r.expires_at, r.completed_at)
 
 
-class Waiters:
-    """Wakes callers waiting on a request in this process (other nodes: see the push issue)."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._version = 0
-
-    def notify(self) -> None:
-        with self._cond:
-            self._version += 1
-            self._cond.notify_all()
-
-    def wait(self, timeout: float) -> None:
-        with self._cond:
-            start = self._version
-            self._cond.wait_for(lambda: self._version != start, timeout)
-
-
 class AuthRequestService:
     def __init__(self, db: Database, audit: AuditLog, clock: Clock, settings: SettingsService,
-                 lifetime_seconds: int, notifier: Notifier | None = None) -> None:
+                 lifetime_seconds: int, notifier: Notifier | None = None, bus: Bus | None = None) -> None:
         self._db, self._audit, self._clock, self._settings = db, audit, clock, settings
         self._notifier = notifier or NoNotifier()
         self._lifetime = lifetime_seconds
-        self.waiters = Waiters()  # a request left pending
-        self.arrivals = Waiters()  # a request was created (phones waiting for one)
+        self.waiters = Waiters("done", bus)  # a request left pending
+        self.arrivals = Waiters("arrivals", bus)  # a request was created (phones waiting for one)
+        if bus is not None:
+            channels = {"done": self.waiters, "arrivals": self.arrivals}
+            bus.subscribe(lambda name: channels[name].wake_local() if name in channels else None)
 
     def create(self, actor: Actor, username: str, *, method: str, application: str | None = None,
                client_ip: str | None = None, number_match: bool = False,

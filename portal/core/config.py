@@ -45,6 +45,7 @@ class CoreConfig:
     auth_request_lifetime: int = 120
     sql_echo: bool = False
     smtp: SmtpConfig | None = None
+    wake_dir: str | None = None  # Unix sockets that wake waiters in this machine's other processes
 
     @property
     def mobile_app_url(self) -> str:

@@ -25,8 +25,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_der_public_key
-from sqlalchemy import delete, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from . import validation as v
@@ -37,7 +36,8 @@ from .clock import Clock
 from .crypto import SecretBox
 from .db import Database
 from .errors import InvalidInput, NotFound, SignatureRejected
-from .models import AuthRequest, Device, DeviceRequest, User
+from .models import AuthRequest, Device
+from .sql import Raw, Sql, read_datetime
 from .throttle import Throttle
 from .users import UserService
 
@@ -45,6 +45,13 @@ SIGNATURE_WINDOW = 120  # seconds either side of the server's clock
 ACTIVATE_LIMIT, ACTIVATE_WINDOW = 10, 300  # attempts per client address / per code
 MAX_WAIT = 60
 PURGE_EVERY = 200  # requests between clean-ups of old replay records
+LAST_SEEN_EVERY = 30  # seconds: "last seen" is kept to this precision, not written on every poll
+_DEVICE = Sql("""SELECT d.public_key, d.user_id, u.username, u.mode, d.last_seen_at FROM devices d
+                 JOIN users u ON u.id = d.user_id WHERE d.id = %(id)s AND d.status = 'active'""")
+_SEEN = Sql("""INSERT INTO device_requests (device_id, digest, seen_at) VALUES (%(device)s, %(digest)s, %(now)s)
+               ON CONFLICT (digest) DO NOTHING""")
+_TOUCH = Sql("UPDATE devices SET last_seen_at = %(now)s WHERE id = %(id)s")
+_PURGE = Sql("DELETE FROM device_requests WHERE seen_at < %(before)s")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 DEVICE_ANSWERS = {"approve": "approved", "deny": "denied", "fraud": "fraud"}
 
@@ -129,27 +136,26 @@ class DeviceService:
         if abs(now_ms - int(proof.timestamp)) > SIGNATURE_WINDOW * 1000:
             raise SignatureRejected("The request's timestamp is outside the allowed window; check the phone's clock.")
         signature = canonical_signature(v.text("signature", proof.signature, max_len=256))
-        row = s.execute(select(Device.public_key, Device.user_id, User.username, User.mode)
-                        .join(User, User.id == Device.user_id)
-                        .where(Device.id == device_id, Device.status == "active")).first()
+        raw = Raw.of(s)
+        row = raw.one(_DEVICE, {"id": device_id})
         if row is None:
             raise SignatureRejected("Unknown or deactivated device.")
-        key = load_der_public_key(row[0])
+        key = load_der_public_key(bytes(row[0]))
         assert isinstance(key, ec.EllipticCurvePublicKey)
         try:
             key.verify(signature, proof.message(), ec.ECDSA(hashes.SHA256()))
         except InvalidSignature:
             raise SignatureRejected("The request signature is not valid.") from None
         now = self._clock.now()
-        try:
-            with s.begin_nested():
-                s.add(DeviceRequest(device_id=device_id, digest=hashlib.sha256(signature).hexdigest(), seen_at=now))
-        except IntegrityError:
-            raise SignatureRejected("This request was already received (replay).") from None
-        s.execute(update(Device).where(Device.id == device_id).values(last_seen_at=now))
+        fresh = raw.rowcount(_SEEN, {"device": device_id, "digest": hashlib.sha256(signature).hexdigest(),
+                                     "now": now})
+        if fresh != 1:
+            raise SignatureRejected("This request was already received (replay).")
+        last_seen = read_datetime(row[4])
+        if last_seen is None or (now - last_seen).total_seconds() > LAST_SEEN_EVERY:
+            raw.execute(_TOUCH, {"id": device_id, "now": now}).close()
         if self._purge_due():
-            s.execute(delete(DeviceRequest).where(
-                DeviceRequest.seen_at < now - dt.timedelta(seconds=3 * SIGNATURE_WINDOW)))
+            raw.execute(_PURGE, {"before": now - dt.timedelta(seconds=3 * SIGNATURE_WINDOW)}).close()
         return VerifiedDevice(device_id, row[1], row[2], row[3])
 
     def _purge_due(self) -> bool:

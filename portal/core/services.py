@@ -25,6 +25,7 @@ from .settings import SettingsService
 from .throttle import MemoryThrottle, RedisThrottle, Throttle
 from .tokens import TokenInventoryService
 from .users import UserService
+from .wakeup import Bus, build_bus
 
 PRIMARY_LIMIT, PRIMARY_WINDOW = 10, 300
 
@@ -78,8 +79,11 @@ class Services:
     enrollment: EnrollmentService
     tokens: TokenInventoryService
     devices: DeviceService
+    bus: Bus | None = None
 
     def close(self) -> None:
+        if self.bus is not None:
+            self.bus.close()
         self.db.dispose()
 
 
@@ -96,8 +100,9 @@ def build_services(cfg: CoreConfig, *, clock: Clock | None = None, throttle: Thr
     oath = OathService(db, audit, clock, box, settings)
     activation = ActivationService(db, audit, clock, box, cfg, settings, oath,
                                    derive_key(cfg.encryption_key, "portal:activation-lookup:v1"))
+    bus = build_bus(cfg.wake_dir, cfg.redis_url)
     auth_requests = AuthRequestService(db, audit, clock, settings, cfg.auth_request_lifetime,
-                                       build_notifier(cfg.smtp))
+                                       build_notifier(cfg.smtp), bus)
     accounts = AccountService(db, audit, clock, hasher, throttle, cfg.admins_group,
                               derive_key(cfg.encryption_key, "portal:credential-cache:v1"))
     questions = SecurityQuestionService(db, audit, clock, hasher, settings)
@@ -107,4 +112,4 @@ def build_services(cfg: CoreConfig, *, clock: Clock | None = None, throttle: Thr
     tokens = TokenInventoryService(db, audit, clock, box, settings, oath)
     devices = DeviceService(db, audit, clock, box, throttle, activation, auth_requests, users)
     return Services(cfg, db, clock, audit, box, hasher, throttle, settings, users, oath, activation,
-                    auth_requests, accounts, questions, primary, authentication, enrollment, tokens, devices)
+                    auth_requests, accounts, questions, primary, authentication, enrollment, tokens, devices, bus)
