@@ -59,9 +59,10 @@ def _init_core(app: Flask) -> None:
         app.extensions[BACKEND] = lambda _actor=None: soap_backend
         return
     from .core.services import build_services
+    from .push import build as build_push
     from .sdk.local import LocalBackend
 
-    services = build_services(config_module.core_config(app.config))
+    services = build_services(config_module.core_config(app.config), push=build_push(app.config))
     app.extensions[SERVICES] = services
     app.extensions[BACKEND] = lambda actor=None: LocalBackend(services, actor or (lambda: Actor("system")))
 

@@ -79,6 +79,15 @@ OPTIONS: tuple[Option, ...] = (
     Option("ARGON2_PARALLELISM", "int", 4, "argon2id lanes."),
     Option("MAX_REQUEST_BYTES", "int", 1_048_576, "Largest request body accepted (SOAP and JSON)."),
     Option("LOG_LEVEL", "str", "INFO", "Python log level."),
+    Option("PUSH_FCM_CREDENTIALS", "str", None, "Firebase service account key file (JSON): enables FCM HTTP v1 "
+           "pushes to Android (and FCM iOS) devices."),
+    Option("PUSH_FCM_ENDPOINT", "str", "https://fcm.googleapis.com", "FCM API base URL."),
+    Option("PUSH_FCM_TOKEN_URI", "str", None, "OAuth2 token URL (default: the key file's `token_uri`)."),
+    Option("PUSH_WEBPUSH_VAPID_KEY", "str", None, "VAPID private key (PEM, ECDSA P-256): enables Web Push and "
+           "UnifiedPush (RFC 8030/8291/8292)."),
+    Option("PUSH_WEBPUSH_SUBJECT", "str", None, "VAPID contact, `mailto:` or `https:` (required with the key)."),
+    Option("PUSH_CA_FILE", "str", None, "CA bundle for the push services' certificates (default: the system "
+           "store)."),
     Option("SMTP_HOST", "str", None, "Mail server for administrator notifications (fraud reports); unset: none "
            "are sent (they are still audited)."),
     Option("SMTP_PORT", "int", 25, "Its port (587 with STARTTLS, usually)."),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import select, update
@@ -62,6 +63,7 @@ class AuthRequestService:
         self._db, self._audit, self._clock, self._settings = db, audit, clock, settings
         self._notifier = notifier or NoNotifier()
         self._lifetime = lifetime_seconds
+        self.on_created: Callable[[AuthRequestInfo], None] | None = None  # e.g. wake the phones
         self.waiters = Waiters("done", bus)  # a request left pending
         self.arrivals = Waiters("arrivals", bus)  # a request was created (phones waiting for one)
         if bus is not None:
@@ -89,6 +91,8 @@ class AuthRequestService:
                                application=application)
             info = _info(r, u.username)
         self.arrivals.notify()
+        if self.on_created is not None:
+            self.on_created(info)
         return info
 
     def get(self, request_id: str) -> AuthRequestInfo:

@@ -36,7 +36,8 @@ from .clock import Clock
 from .crypto import SecretBox
 from .db import Database
 from .errors import InvalidInput, NotFound, SignatureRejected
-from .models import AuthRequest, Device
+from .models import AuthRequest, Device, User
+from .notify import PushPort, PushWake
 from .sql import Raw, Sql, read_datetime
 from .throttle import Throttle
 from .users import UserService
@@ -101,10 +102,13 @@ def canonical_signature(value: str) -> bytes:
 
 class DeviceService:
     def __init__(self, db: Database, audit: AuditLog, clock: Clock, box: SecretBox, throttle: Throttle,
-                 activation: ActivationService, requests: AuthRequestService, users: UserService) -> None:
+                 activation: ActivationService, requests: AuthRequestService, users: UserService,
+                 push: PushPort | None = None) -> None:
         self._db, self._audit, self._clock, self._box, self._throttle = db, audit, clock, box, throttle
         self._activation, self._requests, self._users = activation, requests, users
         self._since_purge = 0
+        self._push = push
+        requests.on_created = self.wake_phones
 
     # -- activation ----------------------------------------------------------------------------
     def activate(self, actor: Actor, code: str, reg: DeviceRegistration) -> ActivatedDevice:
@@ -226,6 +230,20 @@ class DeviceService:
                                            reason=None if ok else "wrong_pin", device_id=device.device_id)
         self._requests.after_completion(info, blocked)
         return info
+
+    def wake_phones(self, info: AuthRequestInfo) -> None:
+        """Push a wake-up to each of the user's active devices that has a push channel."""
+        if self._push is None or info.method != "mobile_app" or not info.pending:
+            return
+        with self._db.read() as s:
+            rows = s.execute(select(Device.id, Device.push_kind, Device.push_token_encrypted)
+                             .join(User, User.id == Device.user_id)
+                             .where(User.username_key == info.username.lower(), Device.status == "active",
+                                    Device.push_kind != "none", Device.push_token_encrypted.is_not(None))).all()
+        wakes = [PushWake(d_id, kind, self._box.decrypt(blob, f"push:{d_id}").decode(), info.id)
+                 for d_id, kind, blob in rows if blob is not None]
+        if wakes:
+            self._push.wake(wakes)
 
     def update_push(self, actor: Actor, proof: DeviceProof, kind: str, token: str | None) -> None:
         from .activation import PUSH_KINDS

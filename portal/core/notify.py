@@ -12,6 +12,7 @@ import logging
 import smtplib
 import ssl
 import threading
+from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import TYPE_CHECKING, Protocol
 
@@ -21,6 +22,22 @@ if TYPE_CHECKING:
     from .authn import AuthRequestInfo
 
 log = logging.getLogger("portal.notify")
+
+
+@dataclass(frozen=True)
+class PushWake:
+    """One phone to wake for a waiting request: its push kind and token (decrypted), the request id."""
+
+    device_id: str
+    kind: str
+    token: str
+    request_id: str
+
+
+class PushPort(Protocol):
+    """Delivers wake-ups (``portal.push``); must not block: it queues and returns."""
+
+    def wake(self, wakes: list[PushWake]) -> None: ...
 
 
 class Notifier(Protocol):

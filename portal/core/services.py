@@ -18,7 +18,7 @@ from .devices import DeviceService
 from .directory import LocalDirectory, UserDirectory
 from .enrollment import EnrollmentService
 from .errors import Unauthorized
-from .notify import build_notifier
+from .notify import PushPort, build_notifier
 from .oath import OathService
 from .questions import SecurityQuestionService
 from .settings import SettingsService
@@ -87,7 +87,8 @@ class Services:
         self.db.dispose()
 
 
-def build_services(cfg: CoreConfig, *, clock: Clock | None = None, throttle: Throttle | None = None) -> Services:
+def build_services(cfg: CoreConfig, *, clock: Clock | None = None, throttle: Throttle | None = None,
+                   push: PushPort | None = None) -> Services:
     clock = clock or SystemClock()
     db = Database(cfg.database_url, echo=cfg.sql_echo)
     audit = AuditLog(derive_key(cfg.encryption_key, "portal:audit-chain:v1"), clock)
@@ -110,6 +111,6 @@ def build_services(cfg: CoreConfig, *, clock: Clock | None = None, throttle: Thr
     authentication = AuthenticationService(db, audit, clock, users, oath, auth_requests)
     enrollment = EnrollmentService(db, audit, clock, settings)
     tokens = TokenInventoryService(db, audit, clock, box, settings, oath)
-    devices = DeviceService(db, audit, clock, box, throttle, activation, auth_requests, users)
+    devices = DeviceService(db, audit, clock, box, throttle, activation, auth_requests, users, push)
     return Services(cfg, db, clock, audit, box, hasher, throttle, settings, users, oath, activation,
                     auth_requests, accounts, questions, primary, authentication, enrollment, tokens, devices, bus)
