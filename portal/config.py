@@ -83,6 +83,13 @@ OPTIONS: tuple[Option, ...] = (
            "pushes to Android (and FCM iOS) devices."),
     Option("PUSH_FCM_ENDPOINT", "str", "https://fcm.googleapis.com", "FCM API base URL."),
     Option("PUSH_FCM_TOKEN_URI", "str", None, "OAuth2 token URL (default: the key file's `token_uri`)."),
+    Option("PUSH_APNS_KEY", "str", None, "APNs auth key file (.p8, from Apple's developer account): enables "
+           "pushes to iOS devices over HTTP/2."),
+    Option("PUSH_APNS_KEY_ID", "str", None, "The key's id (10 characters, shown by Apple)."),
+    Option("PUSH_APNS_TEAM_ID", "str", None, "Your Apple developer team id."),
+    Option("PUSH_APNS_TOPIC", "str", None, "The app's bundle id."),
+    Option("PUSH_APNS_ENDPOINT", "str", "https://api.push.apple.com", "APNs base URL "
+           "(`https://api.sandbox.push.apple.com` for development builds)."),
     Option("PUSH_WEBPUSH_VAPID_KEY", "str", None, "VAPID private key (PEM, ECDSA P-256): enables Web Push and "
            "UnifiedPush (RFC 8030/8291/8292)."),
     Option("PUSH_WEBPUSH_SUBJECT", "str", None, "VAPID contact, `mailto:` or `https:` (required with the key)."),

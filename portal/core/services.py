@@ -80,8 +80,11 @@ class Services:
     tokens: TokenInventoryService
     devices: DeviceService
     bus: Bus | None = None
+    push: PushPort | None = None
 
     def close(self) -> None:
+        if self.push is not None:
+            self.push.close()
         if self.bus is not None:
             self.bus.close()
         self.db.dispose()
@@ -113,4 +116,4 @@ def build_services(cfg: CoreConfig, *, clock: Clock | None = None, throttle: Thr
     tokens = TokenInventoryService(db, audit, clock, box, settings, oath)
     devices = DeviceService(db, audit, clock, box, throttle, activation, auth_requests, users, push)
     return Services(cfg, db, clock, audit, box, hasher, throttle, settings, users, oath, activation,
-                    auth_requests, accounts, questions, primary, authentication, enrollment, tokens, devices, bus)
+                    auth_requests, accounts, questions, primary, authentication, enrollment, tokens, devices, bus, push)

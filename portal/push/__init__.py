@@ -58,7 +58,12 @@ class Dispatcher:
             log.warning("push to device %s (%s) failed: %s", w.device_id, w.kind, reason)
 
     def close(self) -> None:
+        """Finish the queued sends, then close the providers' connections."""
         self._pool.shutdown(wait=True)
+        for provider in self._providers.values():
+            close = getattr(provider, "close", None)
+            if close is not None:
+                close()
 
 
 def payload(w: Wake) -> dict[str, str]:
@@ -75,6 +80,14 @@ def build(config: dict[str, object]) -> Dispatcher | None:
         providers["fcm"] = FcmProvider(str(config["PUSH_FCM_CREDENTIALS"]),
                                        endpoint=str(config.get("PUSH_FCM_ENDPOINT") or "https://fcm.googleapis.com"),
                                        token_uri=str(config.get("PUSH_FCM_TOKEN_URI") or "") or None, verify=verify)
+    if config.get("PUSH_APNS_KEY"):
+        from .apns import ApnsProvider
+
+        providers["apns"] = ApnsProvider(str(config["PUSH_APNS_KEY"]), key_id=str(config.get("PUSH_APNS_KEY_ID") or ""),
+                                         team_id=str(config.get("PUSH_APNS_TEAM_ID") or ""),
+                                         topic=str(config.get("PUSH_APNS_TOPIC") or ""),
+                                         endpoint=str(config.get("PUSH_APNS_ENDPOINT") or "https://api.push.apple.com"),
+                                         verify=verify)
     if config.get("PUSH_WEBPUSH_VAPID_KEY"):
         from .webpush import WebPushProvider
 

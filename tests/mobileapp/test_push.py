@@ -113,9 +113,8 @@ def test_a_failing_push_service_never_delays_or_breaks_the_sign_in(tmp_path: Pat
         t0 = time.monotonic()
         started = services.authentication.authenticate(ADMIN, "hap", asynchronous=True)
         assert time.monotonic() - t0 < 1 and started.status == "pending"
-        services.devices._push.close()  # type: ignore[union-attr]  (wait for the queued send)
     finally:
-        services.close()
+        services.close()  # waits for the queued send
     assert "push to device" in caplog.text and "ConnectionError" in caplog.text
     assert "secret-capability-url" not in caplog.text
 
@@ -127,3 +126,30 @@ def test_the_phone_client_sets_its_push_channel(live_server) -> None:  # type: i
     phone.update_push("none")
     phone.update_push("fcm", "new-token")
     assert live_server.services.users.get("ivo").devices[0].status == "active"
+
+
+def test_apns_gets_http2_with_an_es256_provider_token(tmp_path: Path, sqlite_url: str, test_ca) -> None:  # type: ignore[no-untyped-def]
+    from .fake_apns import FakeApns
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    p8 = tmp_path / "AuthKey_ABC123DEFG.p8"
+    p8.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                     serialization.NoEncryption()))
+    fake = FakeApns(str(test_ca.cert_file), str(test_ca.key_file), key_id="ABC123DEFG", team_id="TEAM123456",
+                    topic="org.example.mfa", public_key=key.public_key())
+    app = _app(tmp_path, sqlite_url, PUSH_APNS_KEY=str(p8), PUSH_APNS_KEY_ID="ABC123DEFG",
+               PUSH_APNS_TEAM_ID="TEAM123456", PUSH_APNS_TOPIC="org.example.mfa", PUSH_APNS_ENDPOINT=fake.url,
+               PUSH_CA_FILE=str(test_ca.ca_file))
+    services = app.extensions["portal.services"]
+    try:
+        _activate(app, "jan", "apns", "a1b2c3d4e5f6")
+        started = services.authentication.authenticate(ADMIN, "jan", asynchronous=True)
+        assert fake.received.wait(10), fake.errors
+    finally:
+        services.close()
+        fake.close()
+    assert fake.errors == [] and fake.alpn == ["h2"]
+    [push] = fake.pushes
+    assert push["token"] == "a1b2c3d4e5f6"
+    assert push["body"] == {"aps": {"content-available": 1}, "type": "mfa-wake", "request_id": started.transaction_id}
+    assert push["headers"]["apns-push-type"] == "background" and push["headers"]["apns-priority"] == "5"
