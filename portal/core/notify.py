@@ -41,6 +41,16 @@ class PushPort(Protocol):
 
     def close(self) -> None: ...
 
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """The push kinds this server can deliver (besides ``none``)."""
+        ...
+
+    @property
+    def webpush_public_key(self) -> str | None:
+        """The VAPID public key a Web Push subscription must be made with (base64url)."""
+        ...
+
 
 class Notifier(Protocol):
     def fraud_reported(self, info: AuthRequestInfo, blocked: bool) -> None: ...

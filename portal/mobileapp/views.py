@@ -139,7 +139,8 @@ def activate() -> tuple[Response, int]:
     if done.oath_secret_base32:
         oath = {"secret": done.oath_secret_base32, "algorithm": "SHA1", "digits": 6, "period": 30}
     return jsonify({"device_id": done.device_id, "username": done.username, "account_name": done.account_name,
-                    "server_time": done.server_time.isoformat() + "Z", "oath": oath}), 201
+                    "server_time": done.server_time.isoformat() + "Z", "oath": oath,
+                    "push": {"kinds": list(done.push_kinds), "webpush_public_key": done.webpush_public_key}}), 201
 
 
 @bp.get("/v1/requests")

@@ -40,6 +40,12 @@ class Dispatcher:
     def kinds(self) -> tuple[str, ...]:
         return tuple(self._providers)
 
+    @property
+    def webpush_public_key(self) -> str | None:
+        provider = self._providers.get("webpush")
+        key = getattr(provider, "public_key", None)
+        return str(key) if key else None
+
     def wake(self, wakes: list[Wake]) -> None:
         for w in wakes:
             provider = self._providers.get(w.kind)

@@ -200,6 +200,8 @@ class ActivatedDeviceInfo:
     account_name: str
     server_time: dt.datetime
     oath_secret_base32: str | None  # for the app's offline code mode, where the setting allows
+    push_kinds: tuple[str, ...] = ()  # what the server can push to, besides "none" (polling)
+    webpush_public_key: str | None = None  # VAPID key for a Web Push subscription
 
 
 @dataclass(frozen=True)

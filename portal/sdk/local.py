@@ -192,8 +192,10 @@ class LocalBackend:
         done = self._s.devices.activate(actor, code, DeviceRegistration(
             registration.name, registration.platform, registration.public_key, registration.push_kind,
             registration.push_token))
+        push = self._s.push
         return ActivatedDeviceInfo(done.device_id, done.username, done.account_name, self._s.clock.now(),
-                                   done.oath_secret_base32)
+                                   done.oath_secret_base32, push.kinds if push else (),
+                                   push.webpush_public_key if push else None)
 
     def get_pending_authentications(self, proof: DeviceProof,
                                     wait_seconds: int = 0) -> tuple[PendingAuthentication, ...]:

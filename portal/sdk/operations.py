@@ -377,6 +377,10 @@ def activate_device(b: MfaBackend, el: Element) -> Element:
                         ("AccountName", done.account_name), ("ServerTime", done.server_time),
                         ("OathSecretBase32", done.oath_secret_base32)):
         _add(result, name, value)
+    kinds = etree.SubElement(result, q("PushKinds"))
+    for kind in done.push_kinds:
+        _add(kinds, "Kind", kind)
+    _add(result, "WebPushPublicKey", done.webpush_public_key)
     return out
 
 

@@ -310,8 +310,9 @@ class SoapBackend:
         reg = {"Name": registration.name, "Platform": registration.platform, "PublicKey": registration.public_key,
                "PushKind": registration.push_kind, "PushToken": registration.push_token}
         r = self._call("ActivateDevice", code=code, registration=reg, clientIp=client_ip)
+        kinds = tuple(r.PushKinds.Kind or ()) if r.PushKinds is not None else ()
         return ActivatedDeviceInfo(r.DeviceId, r.Username, r.AccountName, _naive(r.ServerTime),  # type: ignore[arg-type]
-                                   r.OathSecretBase32)
+                                   r.OathSecretBase32, kinds, r.WebPushPublicKey)
 
     def get_pending_authentications(self, proof: DeviceProof,
                                     wait_seconds: int = 0) -> tuple[PendingAuthentication, ...]:

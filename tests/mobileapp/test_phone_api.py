@@ -39,6 +39,14 @@ def test_round_trip_application_sdk_phone_result(live_server: LiveServer) -> Non
     phone = phone_for(live_server, "alice")
     assert phone.state.username == "alice" and phone.state.account_name == "MFA Portal"
     assert phone.state.oath_secret  # "Enable OATH codes in the mobile app" is on by default
+    with http() as h:  # no push provider configured: the answer says so, and the phone polls
+        from portal.phone.client import new_key, public_key_b64
+
+        live_server.services.settings.update(ADMIN, {"device_limit": 2})
+        code = live_server.services.activation.generate(ADMIN, "alice").code
+        raw = h.post(live_server.base_url + "/PA/v1/activate", timeout=5, json={
+            "code": code, "device_name": "second", "platform": "ios", "public_key": public_key_b64(new_key())})
+        assert raw.status_code == 201 and raw.json()["push"] == {"kinds": [], "webpush_public_key": None}
     app = live_server.soap_backend()
     started = app.authenticate_user("alice", application_name="VPN", client_ip="198.51.100.7", asynchronous=True,
                                     number_matching=True)

@@ -25,7 +25,7 @@ def _app(tmp_path: Path, sqlite_url: str, **extra: object):  # type: ignore[no-u
     return create_app(app_settings(tmp_path, sqlite_url, **extra))
 
 
-def _activate(app, username: str, kind: str, token: str) -> None:  # type: ignore[no-untyped-def]
+def _activate(app, username: str, kind: str, token: str):  # type: ignore[no-untyped-def]
     """Activate a device with a push channel, through the port as /PA does."""
     from portal.extensions import backend
     from portal.phone.client import new_key, public_key_b64
@@ -35,8 +35,8 @@ def _activate(app, username: str, kind: str, token: str) -> None:  # type: ignor
     services.users.create(ADMIN, username)
     code = services.activation.generate(ADMIN, username).code
     with app.app_context():
-        backend().activate_device(code, DeviceRegistrationInput("phone", "android", public_key_b64(new_key()),
-                                                                kind, token))
+        return backend().activate_device(code, DeviceRegistrationInput("phone", "android",
+                                                                       public_key_b64(new_key()), kind, token))
 
 
 def test_fcm_gets_an_oauth2_bearer_and_a_data_only_wake_up(tmp_path: Path, sqlite_url: str) -> None:
@@ -86,7 +86,10 @@ def test_web_push_is_encrypted_for_the_device_and_signed_with_vapid(tmp_path: Pa
                    PUSH_WEBPUSH_SUBJECT="mailto:it@example.com")
         services = app.extensions["portal.services"]
         try:
-            _activate(app, "gil", "webpush", subscription)
+            done = _activate(app, "gil", "webpush", subscription)
+            # the phone learns which key to subscribe with
+            assert done.push_kinds == ("webpush",)
+            assert done.webpush_public_key == services.push.webpush_public_key and done.webpush_public_key
             started = services.authentication.authenticate(ADMIN, "gil", asynchronous=True)
             assert fake.received.wait(10), fake.errors
         finally:
