@@ -65,6 +65,18 @@ class Gunicorn:
                 time.sleep(0.1)
         raise TimeoutError(f"{self.url}{path} did not answer in {timeout} s")
 
+    def workers(self) -> list[int]:
+        """The worker processes' ids (children of the gunicorn master)."""
+        found = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == self.proc.pid:
+                found.append(int(stat.parent.name))
+        return found
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGTERM)
