@@ -84,6 +84,9 @@ def _register_blueprints(app: Flask) -> None:
 
         app.register_blueprint(sdk_bp)
         csrf.exempt(sdk_bp)  # SOAP: Basic auth per request, no browser session
+        from . import helpdesk
+
+        helpdesk.init_app(app)
     if role in ("all", "frontend"):
         from . import mobileapp, selfservice
 

@@ -20,7 +20,7 @@ def _wants_json() -> bool:
 
 def _wants_page() -> bool:
     """An HTML error page for the browser-facing pages; JSON (and SOAP faults) elsewhere."""
-    return request.blueprint == "selfservice" and not _wants_json()
+    return request.blueprint in ("selfservice", "helpdesk") and not _wants_json()
 
 
 def _page(status: int, message: str) -> str:

@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response, request
+from flask import Flask, Response, jsonify, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
@@ -23,8 +23,10 @@ def init_app(app: Flask) -> None:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
 
     @app.before_request
-    def _require_tls() -> Response | None:
+    def _require_tls() -> Response | tuple[Response, int] | None:
         if app.config["SSL_REQUIRED"] and not request.is_secure and request.endpoint not in _PLAIN_HTTP_OK:
+            if request.blueprint == "mobileapp":  # phones read the API's error envelope
+                return jsonify({"error": {"code": "HttpsRequired", "message": "HTTPS is required."}}), 403
             return Response("HTTPS is required.\n", status=403, mimetype="text/plain")
         return None
 

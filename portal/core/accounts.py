@@ -94,6 +94,12 @@ class AccountService:
                                rights=sorted(set(rights)), groups=sorted(set(groups)))
             return _principal(a)
 
+    def principal(self, username: str) -> Principal | None:
+        """The account as it is now (rights and role re-read), or None if gone or disabled."""
+        with self._db.read() as s:
+            a = s.scalar(select(StaffAccount).where(StaffAccount.username_key == username.lower()))
+            return _principal(a) if a is not None and a.enabled else None
+
     def count(self) -> int:
         with self._db.read() as s:
             return s.scalar(select(func.count()).select_from(StaffAccount)) or 0

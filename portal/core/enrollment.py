@@ -87,6 +87,18 @@ class EnrollmentService:
                 self._audit.append(s, actor, "user.enrolled" if first else "user.change_method", u.username,
                                    method=method)
 
+    def set_bypass_by_staff(self, actor: Actor, username: str, seconds: int, reason: str) -> dt.datetime:
+        """The helpdesk's one-time bypass: any user, with the seconds and the reason given."""
+        seconds = v.integer("seconds", seconds, minimum=1, maximum=BYPASS_MAX_SECONDS)
+        reason = v.text("reason", reason, max_len=256)
+        now = self._clock.now()
+        with self._db.write() as s:
+            u = load_user(s, v.username(username), for_update=True)
+            u.bypass_until = now + dt.timedelta(seconds=seconds)
+            self._audit.append(s, actor, "user.bypass", u.username, seconds=seconds, reason=reason,
+                               initiated_by="helpdesk")
+            return u.bypass_until
+
     def set_bypass(self, actor: Actor, username: str, seconds: int | None = None) -> dt.datetime:
         """A one-time bypass the user starts for their next sign-in (setting-gated)."""
         settings = self._settings.get()

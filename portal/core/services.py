@@ -22,6 +22,7 @@ from .notify import PushPort, build_notifier
 from .oath import OathService
 from .questions import SecurityQuestionService
 from .settings import SettingsService
+from .staff import StaffSecurity
 from .throttle import MemoryThrottle, RedisThrottle, Throttle
 from .tokens import TokenInventoryService
 from .users import UserService
@@ -79,6 +80,7 @@ class Services:
     enrollment: EnrollmentService
     tokens: TokenInventoryService
     devices: DeviceService
+    staff: StaffSecurity | None = None
     bus: Bus | None = None
     push: PushPort | None = None
 
@@ -116,4 +118,5 @@ def build_services(cfg: CoreConfig, *, clock: Clock | None = None, throttle: Thr
     tokens = TokenInventoryService(db, audit, clock, box, settings, oath)
     devices = DeviceService(db, audit, clock, box, throttle, activation, auth_requests, users, push)
     return Services(cfg, db, clock, audit, box, hasher, throttle, settings, users, oath, activation,
-                    auth_requests, accounts, questions, primary, authentication, enrollment, tokens, devices, bus, push)
+                    auth_requests, accounts, questions, primary, authentication, enrollment, tokens, devices,
+                    StaffSecurity(db, audit, clock, box, throttle), bus, push)

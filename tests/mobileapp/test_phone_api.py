@@ -282,3 +282,26 @@ def test_the_state_file_is_private(live_server: LiveServer, tmp_path) -> None:  
     phone.state.save(path)
     assert path.stat().st_mode & 0o777 == 0o600
     assert "PRIVATE KEY" in path.read_text()
+
+
+@pytest.mark.parametrize("proxies", [0, 1])
+def test_plain_http_is_refused_unless_a_trusted_proxy_vouches_for_tls(tmp_path, sqlite_url, proxies) -> None:  # type: ignore[no-untyped-def]
+    from portal import create_app
+
+    from ..conftest import app_settings
+
+    app = create_app(app_settings(tmp_path, sqlite_url, BASE_URL="https://mfa.example.com", SSL_REQUIRED=True,
+                                  TRUSTED_PROXIES=proxies))
+    try:
+        client = app.test_client()
+        body = {"code": "123456789012", "device_name": "p", "platform": "android", "public_key": "x"}
+        plain = client.post("/PA/v1/activate", json=body, base_url="http://mfa.example.com")
+        assert plain.status_code == 403 and plain.get_json()["error"]["code"] == "HttpsRequired"
+        offloaded = client.post("/PA/v1/activate", json=body, base_url="http://mfa.example.com",
+                                headers={"X-Forwarded-Proto": "https", "X-Forwarded-For": "198.51.100.4"})
+        if proxies:
+            assert offloaded.status_code == 400 and offloaded.get_json()["error"]["field"] == "public_key"
+        else:  # nobody is trusted to say so
+            assert offloaded.status_code == 403
+    finally:
+        app.extensions["portal.services"].close()
