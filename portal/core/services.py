@@ -21,6 +21,7 @@ from .errors import Unauthorized
 from .notify import PushPort, build_notifier
 from .oath import OathService
 from .questions import SecurityQuestionService
+from .reports import Reports
 from .settings import SettingsService
 from .staff import StaffSecurity
 from .throttle import MemoryThrottle, RedisThrottle, Throttle
@@ -81,6 +82,7 @@ class Services:
     tokens: TokenInventoryService
     devices: DeviceService
     staff: StaffSecurity | None = None
+    reports: Reports | None = None
     bus: Bus | None = None
     push: PushPort | None = None
 
@@ -119,4 +121,4 @@ def build_services(cfg: CoreConfig, *, clock: Clock | None = None, throttle: Thr
     devices = DeviceService(db, audit, clock, box, throttle, activation, auth_requests, users, push)
     return Services(cfg, db, clock, audit, box, hasher, throttle, settings, users, oath, activation,
                     auth_requests, accounts, questions, primary, authentication, enrollment, tokens, devices,
-                    StaffSecurity(db, audit, clock, box, throttle), bus, push)
+                    StaffSecurity(db, audit, clock, box, throttle), Reports(db, clock), bus, push)

@@ -13,17 +13,22 @@ the database every 50 ms, so a lost datagram or a Redis outage delays, never los
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import os
 import secrets
 import socket
+import stat
+import tempfile
 import threading
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
 log = logging.getLogger("portal.wakeup")
 CHANNELS = ("done", "arrivals")  # a request left pending / a request was created
+MAX_SOCKET_DIR = 80  # + "/<pid>-<8 hex>.sock" stays under the 108-byte limit of a Unix socket address
 
 
 class Waiters:
@@ -65,15 +70,20 @@ class SocketBus:
     sends the channel name to every other socket there (stale ones are removed)."""
 
     def __init__(self, directory: str | Path) -> None:
-        self._dir = Path(directory)
-        self._dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self._dir = socket_dir(directory)
         self._path = self._dir / f"{os.getpid()}-{secrets.token_hex(4)}.sock"
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self._sock.bind(str(self._path))
-        os.chmod(self._path, 0o600)
+        try:
+            self._sock.bind(str(self._path))
+            os.chmod(self._path, 0o600)
+        except OSError:
+            self._sock.close()
+            raise
         self._out = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self._out.setblocking(False)
         self._closed = False
+        # Closed with the bus, or when it is collected without close() (no ResourceWarning, no stale file).
+        self._finalizer = weakref.finalize(self, _release, self._sock, self._out, self._path)
 
     def publish(self, channel: str) -> None:
         data = channel.encode()
@@ -89,11 +99,15 @@ class SocketBus:
                 pass  # a full queue: the receiver is busy and will re-read the database anyway
 
     def subscribe(self, on_message: Callable[[str], None]) -> None:
+        sock = self._sock  # not self: the thread must not keep the bus alive
+
         def listen() -> None:
-            while not self._closed:
+            while True:
                 try:
-                    data = self._sock.recv(64)
+                    data = sock.recv(64)
                 except OSError:
+                    return
+                if not data:  # the empty datagram _release sends: the bus is closing
                     return
                 on_message(data.decode(errors="replace"))
 
@@ -101,10 +115,32 @@ class SocketBus:
 
     def close(self) -> None:
         self._closed = True
+        self._finalizer()
+
+
+def socket_dir(directory: str | Path) -> Path:
+    """The directory for the sockets: ``directory`` itself, or, when its path is too long for a
+    Unix socket address (108 bytes), a private directory in the temp dir named after it. Either
+    way it must belong to this user and be closed to others."""
+    d = Path(directory)
+    if len(str(d)) > MAX_SOCKET_DIR:
+        digest = hashlib.sha256(str(d.resolve()).encode()).hexdigest()[:16]
+        d = Path(tempfile.gettempdir()) / f"portal-wake-{digest}"
+    d.mkdir(mode=0o700, parents=True, exist_ok=True)
+    st = d.lstat()
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o077:
+        raise OSError(f"{d} must be a directory of this user, closed to others (mode 0700)")
+    return d
+
+
+def _release(sock: socket.socket, out: socket.socket, path: Path) -> None:
+    with contextlib.suppress(OSError):
+        out.sendto(b"", str(path))  # wakes this bus's own listener so that it ends
+    for s in (sock, out):
         with contextlib.suppress(OSError):
-            self._sock.close()
-            self._out.close()
-            self._path.unlink()
+            s.close()
+    with contextlib.suppress(OSError):
+        path.unlink()
 
 
 class RedisBus:

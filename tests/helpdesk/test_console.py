@@ -165,3 +165,48 @@ def test_settings_are_validated_saved_and_audited(console: Console) -> None:
 def test_pages_need_a_signed_in_staff_member(console: Console, path: str) -> None:
     resp = console.app.test_client().get(path)
     assert resp.status_code == 302 and resp.headers["Location"].startswith("/helpdesk/login")
+
+
+def test_audit_view_filters_and_exports_csv(console: Console) -> None:
+    sv = console.services
+    sv.users.create(ADMIN, "eli")
+    sv.users.block(ADMIN, "eli", '=HYPERLINK("http://evil")')
+    sv.users.unblock(ADMIN, "eli", "checked")
+    sv.users.create(ADMIN, "fox")
+    s = console.staff("ada", role="administrator")
+    s.get("/helpdesk/audit?user=eli")
+    assert "user.block" in s.page and "user.unblock" in s.page and "fox" not in s.page
+    s.get("/helpdesk/audit?action=user.*&actor=staff:setup")
+    assert "user.create" in s.page
+    assert s.get("/helpdesk/audit?since=yesterday").status_code == 400 and 'id="f-since-error"' in s.page
+    resp = s.c.get("/helpdesk/audit.csv?user=eli")
+    assert resp.status_code == 200 and resp.mimetype == "text/csv"
+    import csv
+    import io
+
+    rows = list(csv.DictReader(io.StringIO(resp.get_data(as_text=True))))
+    assert [r["action"] for r in rows] == ["user.create", "user.block", "user.unblock"]
+    assert '=HYPERLINK' in rows[1]["detail"] and not rows[1]["detail"].startswith("=")
+    from portal.helpdesk.reports import _cell
+
+    assert [_cell(x) for x in ("=1+1", "+1", "-1", "@SUM(A1)", "plain", None)] == [
+        "'=1+1", "'+1", "'-1", "'@SUM(A1)", "plain", ""]
+    assert console.audit("helpdesk.audit_export")
+
+
+def test_reports_show_authentications_fraud_bypasses_and_blocked_users(console: Console) -> None:
+    sv = console.services
+    sv.users.create(ADMIN, "gia")
+    sv.authentication.authenticate(ADMIN, "gia", otp="000000")
+    started = sv.authentication.authenticate(ADMIN, "gia", asynchronous=True)
+    sv.auth_requests.complete(ADMIN, started.transaction_id, "fraud")
+    sv.users.create(ADMIN, "hub")
+    sv.enrollment.set_bypass_by_staff(ADMIN, "hub", 300, "travel")
+    s = console.staff("ada", role="administrator")
+    s.get("/helpdesk/reports")
+    assert 'id="per-day"' in s.page and "denied" in s.page and "fraud" in s.page
+    assert 'id="frauds"' in s.page and "gia" in s.page
+    assert 'id="bypasses"' in s.page and "hub" in s.page
+    assert 'id="blocked"' in s.page and "Fraud reported" in s.page
+    helper = console.staff("ivy")
+    assert helper.get("/helpdesk/reports").status_code == 403 and helper.get("/helpdesk/audit").status_code == 403

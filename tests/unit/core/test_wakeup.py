@@ -108,10 +108,17 @@ def test_no_bus_without_a_directory_or_redis() -> None:
     assert build_bus(None, None) is None
 
 
-def test_an_unusable_directory_falls_back_to_polling(tmp_path: Path) -> None:
-    blocker = tmp_path / "file"
-    blocker.write_text("not a directory")
-    assert build_bus(str(blocker / "wake"), None) is None
+def test_an_unusable_directory_falls_back_to_polling() -> None:
+    import shutil
+    import tempfile
+
+    short = Path(tempfile.mkdtemp(prefix="wk"))  # short enough to be used as it is
+    try:
+        blocker = short / "file"
+        blocker.write_text("not a directory")
+        assert build_bus(str(blocker / "wake"), None) is None
+    finally:
+        shutil.rmtree(short)
 
 
 @pytest.mark.parametrize("channel", ["done", "arrivals"])
@@ -136,3 +143,34 @@ def test_services_wake_a_waiter_in_another_process_by_socket(tmp_path: Path, cha
     finally:
         one.close()
         two.close()
+
+
+def test_closing_a_bus_ends_its_listener_and_removes_its_socket(tmp_path: Path) -> None:
+    before = {t for t in threading.enumerate() if t.name == "wakeup-socket"}
+    bus = SocketBus(tmp_path)
+    bus.subscribe(lambda name: None)
+    listener = next(t for t in threading.enumerate() if t.name == "wakeup-socket" and t not in before)
+    bus.close()
+    listener.join(2)
+    assert not listener.is_alive() and list(tmp_path.glob("*.sock")) == []
+
+
+def test_a_directory_too_long_for_a_socket_address_still_works(tmp_path: Path) -> None:
+    deep = tmp_path / ("d" * 60) / ("e" * 60) / "wake"
+    a, b = SocketBus(deep), SocketBus(deep)
+    try:
+        got, seen = _collect(b)
+        a.publish("done")
+        assert seen.wait(2) and got == ["done"]
+    finally:
+        a.close()
+        b.close()
+
+
+def test_a_directory_open_to_others_is_refused(tmp_path: Path) -> None:
+    shared = tmp_path / "wake"
+    shared.mkdir(mode=0o777)
+    shared.chmod(0o777)
+    with pytest.raises(OSError):
+        SocketBus(shared)
+    assert build_bus(str(shared), None) is None  # falls back to the database poll
