@@ -153,6 +153,46 @@ def _do(action: str, username: str, reason: str, form: Any) -> dict[str, str] | 
     return None
 
 
+@bp.post("/users/<username>/phone")
+@staff_required
+def change_phone(username: str) -> Any:
+    """Change Phone, as MFA Server's helpdesk had it: phone, extension, backup phone and extension."""
+    require("change_phone", username)
+    form = ReasonForm()
+    if not form.validate_on_submit():
+        return _back(username, "Give a reason.", 400)
+    def value(name: str) -> str:
+        return request.form.get(name, "").strip()
+
+    try:
+        services().users.update(actor(), username, UserFields(
+            phone=value("phone"), phone_extension=value("phone_extension"), backup_phone=value("backup_phone"),
+            backup_extension=value("backup_extension")))
+    except InvalidInput as exc:
+        return _back(username, f"{exc.field}: {exc.reason}", 400)
+    with services().db.write() as db:
+        services().audit.append(db, actor(), "helpdesk.change_phone", username, reason=form.reason.data.strip())
+    return redirect(url_for("helpdesk.user", username=username))
+
+
+@bp.post("/users/<username>/method")
+@staff_required
+def change_method(username: str) -> Any:
+    """Change Method / Change Mode: the user's method and mode (standard or PIN)."""
+    require("change_method", username)
+    form = ReasonForm()
+    if not form.validate_on_submit():
+        return _back(username, "Give a reason.", 400)
+    try:
+        services().users.update(actor(), username, UserFields(method=request.form.get("method", ""),
+                                                              mode=request.form.get("mode", "")))
+    except InvalidInput as exc:
+        return _back(username, f"{exc.field}: {exc.reason}", 400)
+    with services().db.write() as db:
+        services().audit.append(db, actor(), "helpdesk.change_method", username, reason=form.reason.data.strip())
+    return redirect(url_for("helpdesk.user", username=username))
+
+
 @bp.post("/users/<username>/devices/<device_id>/deactivate")
 @staff_required
 def deactivate(username: str, device_id: str) -> Any:

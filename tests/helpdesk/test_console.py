@@ -210,3 +210,25 @@ def test_reports_show_authentications_fraud_bypasses_and_blocked_users(console: 
     assert 'id="blocked"' in s.page and "Fraud reported" in s.page
     helper = console.staff("ivy")
     assert helper.get("/helpdesk/reports").status_code == 403 and helper.get("/helpdesk/audit").status_code == 403
+
+
+def test_change_phone_method_and_mode(console: Console) -> None:
+    sv = console.services
+    sv.users.create(ADMIN, "jon")
+    s = console.staff("kay", rights=("change_phone",))
+    s.get("/helpdesk/users/jon")
+    assert 'id="action-change_phone"' in s.page and 'id="action-change_method"' not in s.page
+    s.post("/helpdesk/users/jon/phone", {"phone": "020 7946", "reason": "new desk"})
+    assert "phone:" in s.page and "international format" in s.page
+    s.get("/helpdesk/users/jon")
+    s.post("/helpdesk/users/jon/phone", {"phone": "+44 20 7946 0001", "phone_extension": "12", "reason": "new desk"})
+    assert sv.users.get("jon").phone == "+442079460001" and sv.users.get("jon").phone_extension == "12"
+    s.get("/helpdesk/users/jon")
+    refused = s.post("/helpdesk/users/jon/method", {"method": "oath_token", "mode": "pin", "reason": "x"})
+    assert refused.status_code == 403
+    admin = console.staff("lea", role="administrator")
+    admin.get("/helpdesk/users/jon")
+    admin.post("/helpdesk/users/jon/method", {"method": "oath_token", "mode": "pin", "reason": "asked by user"})
+    info = sv.users.get("jon")
+    assert (info.method, info.mode) == ("oath_token", "pin")
+    assert [json.loads(e.detail)["reason"] for e in console.audit("helpdesk.change_method")] == ["asked by user"]
