@@ -39,18 +39,20 @@ LAST = ["smith", "jones", "berg", "nguyen", "garcia", "muller", "rossi", "kim", 
 def seed(url: str, n: int) -> None:
     engine = create_engine(url)
     now = dt.datetime(2026, 1, 1)
-    cols = ("username, username_key, display_name, email, phone, language, enabled, blocked, method, mode, "
-            "pin_change_required, failed_attempts, created_at, updated_at")
-    stmt = text(f"INSERT INTO users ({cols}) VALUES (:u, :u, :d, :e, :p, 'en', true, false, 'mobile_app', "
-                f"'standard', false, 0, :t, :t)")
+    cols = ("username, username_key, display_name, display_name_key, email, email_key, phone, language, enabled, "
+            "blocked, method, mode, pin_change_required, failed_attempts, created_at, updated_at")
+    stmt = text(f"INSERT INTO users ({cols}) VALUES (:u, :k, :d, :dk, :e, :ek, :p, 'en', true, false, "
+                f"'mobile_app', 'standard', false, 0, :t, :t)")
     rng = random.Random(1)
     batch = []
     with engine.begin() as conn:
         for i in range(n):
             f, last = rng.choice(FIRST), rng.choice(LAST)
             name = f"{f}.{last}{i}"
-            batch.append({"u": name, "d": f"{f.title()} {last.title()}", "e": f"{name}@example.com",
-                          "p": f"+4420{7000000 + i:08d}", "t": now})
+            display = f"{f.title()} {last.title()}"
+            batch.append({"u": name, "k": name.lower(), "d": display, "dk": display.lower(),
+                          "e": f"{name}@example.com", "ek": f"{name}@example.com", "p": f"+4420{7000000 + i:08d}",
+                          "t": now})
             if len(batch) == 10_000:
                 conn.execute(stmt, batch)
                 batch.clear()

@@ -45,6 +45,9 @@ class User(Base):
     # Case-insensitive uniqueness that works the same on SQLite and PostgreSQL.
     username_key: Mapped[str] = mapped_column(String(128), unique=True)
     display_name: Mapped[str | None] = mapped_column(String(128))
+    # Lower-case copies for the helpdesk's prefix searches (indexed; kept by UserService).
+    display_name_key: Mapped[str | None] = mapped_column(String(128), index=True)
+    email_key: Mapped[str | None] = mapped_column(String(254), index=True)
     email: Mapped[str | None] = mapped_column(String(254), index=True)
     phone: Mapped[str | None] = mapped_column(String(32), index=True)
     phone_extension: Mapped[str | None] = mapped_column(String(16))

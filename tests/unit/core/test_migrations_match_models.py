@@ -13,7 +13,10 @@ def test_migrations_and_models_agree(db_url: str) -> None:
     engine = create_engine(db_url)
     try:
         with engine.connect() as conn:
-            diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+            # PostgreSQL-only text_pattern_ops indexes (migration 0005) are not in the models.
+            ctx = MigrationContext.configure(conn, opts={"include_object": lambda obj, name, *_: not (
+                name or "").endswith("_pattern")})
+            diff = compare_metadata(ctx, Base.metadata)
     finally:
         engine.dispose()
     assert diff == [], diff
