@@ -112,6 +112,33 @@ class OathResult:
     token_id: int | None = None
 
 
+@dataclass(frozen=True)
+class HardwareTokenSpec:
+    serial: str
+    otp_type: str
+    algorithm: str
+    digits: int
+    period: int
+    seed: bytes
+
+
+def hardware_token_spec(serial: str, secret_base32: str, otp_type: str, algorithm: str, digits: int,
+                        period: int) -> HardwareTokenSpec:
+    """A third-party token's description, checked (each error names its field)."""
+    serial = v.serial(serial)
+    otp_type = v.choice("otp_type", str(otp_type).lower(), ("totp", "hotp"))
+    algorithm = v.choice("algorithm", str(algorithm).upper(), tuple(otp.ALGORITHMS))
+    digits = v.choice("digits", int(digits), (6, 8))
+    period = v.integer("period", period, minimum=10, maximum=120)
+    try:
+        seed = otp.b32decode(v.text("secret", secret_base32, max_len=256))
+    except (ValueError, TypeError) as exc:
+        raise InvalidInput("secret", "is not valid Base32") from exc
+    if len(seed) < 10:
+        raise InvalidInput("secret", "is too short (at least 80 bits)")
+    return HardwareTokenSpec(serial, otp_type, algorithm, digits, period, seed)
+
+
 def _seed_context(token_id: int, user_id: int) -> str:
     return f"oath-seed:{token_id}:{user_id}"
 
@@ -142,17 +169,9 @@ class OathService:
     def add_hardware_token(self, actor: Actor, username: str, *, serial: str, secret_base32: str,
                            otp_type: str = "totp", algorithm: str = "SHA1", digits: int = 6,
                            period: int = 30, verified: bool = True) -> int:
-        serial = v.serial(serial)
-        otp_type = v.choice("otp_type", otp_type, ("totp", "hotp"))
-        algorithm = v.choice("algorithm", algorithm, tuple(otp.ALGORITHMS))
-        digits = v.choice("digits", digits, (6, 8))
-        period = v.integer("period", period, minimum=10, maximum=120)
-        try:
-            seed = otp.b32decode(v.text("secret", secret_base32, max_len=256))
-        except (ValueError, TypeError) as exc:
-            raise InvalidInput("secret", "is not valid Base32") from exc
-        if len(seed) < 10:
-            raise InvalidInput("secret", "is too short (at least 80 bits)")
+        spec = hardware_token_spec(serial, secret_base32, otp_type, algorithm, digits, period)
+        serial, otp_type, algorithm, digits, period, seed = (spec.serial, spec.otp_type, spec.algorithm,
+                                                             spec.digits, spec.period, spec.seed)
         try:
             with self._db.write() as s:
                 u = load_user(s, v.username(username), for_update=True)

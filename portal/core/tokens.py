@@ -21,9 +21,9 @@ from .audit import Actor, AuditLog
 from .clock import Clock
 from .crypto import SecretBox
 from .db import Database
-from .errors import Conflict, Forbidden, InvalidInput
+from .errors import Conflict, Forbidden
 from .models import OathToken, TokenInventory
-from .oath import HOTP_LOOKAHEAD, TOTP_WINDOW, OathService
+from .oath import HOTP_LOOKAHEAD, TOTP_WINDOW, OathService, hardware_token_spec
 from .settings import SettingsService
 from .users import ensure_can_authenticate, load_user, record_failure, record_success
 
@@ -49,17 +49,9 @@ class TokenInventoryService:
 
     def add(self, actor: Actor, *, serial: str, secret_base32: str, otp_type: str = "totp",
             algorithm: str = "SHA1", digits: int = 6, period: int = 30) -> ImportedToken:
-        serial = v.serial(serial)
-        otp_type = v.choice("otp_type", otp_type.lower(), ("totp", "hotp"))
-        algorithm = v.choice("algorithm", algorithm.upper(), tuple(otp.ALGORITHMS))
-        digits = v.choice("digits", int(digits), (6, 8))
-        period = v.integer("period", period, minimum=10, maximum=120)
-        try:
-            seed = otp.b32decode(v.text("secret", secret_base32, max_len=256))
-        except (ValueError, TypeError) as exc:
-            raise InvalidInput("secret", "is not valid Base32") from exc
-        if len(seed) < 10:
-            raise InvalidInput("secret", "is too short (at least 80 bits)")
+        spec = hardware_token_spec(serial, secret_base32, otp_type, algorithm, digits, period)
+        serial, otp_type, algorithm, digits, period, seed = (spec.serial, spec.otp_type, spec.algorithm,
+                                                             spec.digits, spec.period, spec.seed)
         try:
             with self._db.write() as s:
                 if s.scalar(select(OathToken.id).where(OathToken.serial == serial)) is not None or \
