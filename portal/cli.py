@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 from flask import Flask, current_app
+from flask.cli import AppGroup
 
 from .core.audit import Actor
 from .core.errors import PortalError
@@ -67,6 +68,75 @@ def init_app(app: Flask) -> None:
         except PortalError as exc:
             _fail(exc)
         click.echo(f"Created {p.kind} account {p.username} ({p.role}).")
+
+    staff = AppGroup("staff", help="List and administer staff and service accounts (recovery included).")
+    app.cli.add_command(staff)
+
+    @staff.command("list")
+    def staff_list() -> None:
+        """Every account: kind, role, rights, state (never a secret)."""
+        for a in services().accounts.list_accounts():
+            rights = "all" if a.role == "administrator" else ",".join(a.rights) or "-"
+            state = ("enabled" if a.enabled else "disabled") + (" change-password" if a.password_change_required
+                                                                else "")
+            app_state = f" totp={a.totp}" if a.kind == "staff" else ""
+            click.echo(f"{a.username}\t{a.kind}\t{a.role}\trights={rights}\tgroups={','.join(a.groups) or '-'}"
+                       f"\t{state}{app_state}")
+
+    @staff.command("update")
+    @click.argument("username")
+    @click.option("--role", type=click.Choice(["administrator", "helpdesk"]))
+    @click.option("--right", "rights", multiple=True, help="Replaces the rights (repeat).")
+    @click.option("--no-rights", is_flag=True, help="Remove every right.")
+    @click.option("--group", "groups", multiple=True, help="Replaces the groups (repeat).")
+    def staff_update(username: str, role: str | None, rights: tuple[str, ...], no_rights: bool,
+                     groups: tuple[str, ...]) -> None:
+        """Change an account's role, rights or groups."""
+        try:
+            a = services().accounts.update(CLI, username, role=role, rights=rights or (() if no_rights else None),
+                                           groups=groups or None)
+        except PortalError as exc:
+            _fail(exc)
+        click.echo(f"{a.username}: role {a.role}, rights {','.join(a.rights) or '-'}, "
+                   f"groups {','.join(a.groups) or '-'}.")
+
+    @staff.command("reset-password")
+    @click.argument("username")
+    @click.option("--reason", required=True)
+    def staff_reset_password(username: str, reason: str) -> None:
+        """A new generated password, printed once (staff must change it at the next sign-in)."""
+        try:
+            password = services().accounts.reset_password(CLI, username, reason)
+        except PortalError as exc:
+            _fail(exc)
+        click.echo(f"New password for {username} (shown once): {password}")
+
+    @staff.command("reset-totp")
+    @click.argument("username")
+    @click.option("--reason", required=True)
+    def staff_reset_totp(username: str, reason: str) -> None:
+        """Forget a staff member's authenticator app: they set up a new one at the next sign-in."""
+        try:
+            services().staff.reset_totp(CLI, username, reason)  # type: ignore[union-attr]
+        except PortalError as exc:
+            _fail(exc)
+        click.echo(f"The authenticator app of {username} is reset; a new one is set up at the next sign-in.")
+
+    def _switch(enabled: bool) -> None:
+        verb = "enable" if enabled else "disable"
+
+        @staff.command(verb, help=f"{verb.capitalize()} an account (a disabled one's sessions end at once).")
+        @click.argument("username")
+        @click.option("--reason", required=True)
+        def command(username: str, reason: str) -> None:
+            try:
+                services().accounts.set_enabled(CLI, username, enabled, reason)
+            except PortalError as exc:
+                _fail(exc)
+            click.echo(f"{verb.capitalize()}d {username}.")
+
+    _switch(False)
+    _switch(True)
 
     @app.cli.command("create-user")
     @click.argument("username")

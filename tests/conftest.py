@@ -35,7 +35,8 @@ OUTPUT = Path(__file__).resolve().parent.parent / "test-output"
 
 
 def _worker() -> str:
-    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+    # PORTAL_TEST_DB_TAG keeps two suites running side by side on one PostgreSQL apart.
+    return os.environ.get("PORTAL_TEST_DB_TAG", "") + os.environ.get("PYTEST_XDIST_WORKER", "main")
 
 
 def require_outside(what: str, ok: bool) -> None:

@@ -8,6 +8,7 @@ account clears this process's memory at once and other processes' within ``ttl``
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import json
@@ -17,13 +18,14 @@ import time
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from . import validation as v
 from .audit import Actor, AuditLog
 from .clock import Clock
 from .crypto import Hasher
 from .db import Database
-from .errors import Conflict, Forbidden, Throttled, Unauthorized
+from .errors import Conflict, Forbidden, InvalidInput, NotFound, Throttled, Unauthorized
 from .models import StaffAccount
 from .throttle import Throttle
 
@@ -52,6 +54,23 @@ class Principal:
 
     def can(self, right: str) -> bool:
         return self.role == "administrator" or right in self.rights
+
+
+@dataclass(frozen=True)
+class AccountInfo:
+    """What the administrators' staff pages show of an account (never its secrets)."""
+
+    username: str
+    display_name: str | None
+    kind: str
+    role: str
+    rights: tuple[str, ...]
+    groups: tuple[str, ...]
+    enabled: bool
+    password_change_required: bool
+    totp: str  # staff: none | pending | active; service accounts: ""
+    created_at: dt.datetime
+    last_login_at: dt.datetime | None
 
 
 def _principal(a: StaffAccount) -> Principal:
@@ -175,24 +194,100 @@ class AccountService:
             raise Forbidden(f"The account is not a member of {self.admins_group!r}.")
         return principal
 
-    def set_password(self, actor: Actor, username: str, password: str, *, change_required: bool = False) -> None:
+    def set_password(self, actor: Actor, username: str, password: str, *, change_required: bool = False,
+                     reason: str = "") -> None:
         pw_hash = self._hasher.hash(v.password(password, min_len=12))
         with self._db.write() as s:
-            a = s.scalar(select(StaffAccount).where(StaffAccount.username_key == v.username(username).lower()))
-            if a is None:
-                raise Unauthorized("No such account.")
+            a = _load(s, username)
             a.password_hash, a.password_change_required = pw_hash, change_required
-            self._audit.append(s, actor, "account.set_password", a.username)
+            self._audit.append(s, actor, "account.set_password", a.username, reason=reason or None,
+                               change_required=change_required)
         self.forget_cached()
 
-    def set_enabled(self, actor: Actor, username: str, enabled: bool) -> None:
+    def reset_password(self, actor: Actor, username: str, reason: str) -> str:
+        """A generated password, shown once. Staff must change it at their next sign-in; a
+        service account's goes into its frontend's configuration as it is."""
+        reason = v.text("reason", reason, max_len=256)
+        password = generate_password()
+        self.set_password(actor, username, password, change_required=self.info(username).kind == "staff",
+                          reason=reason)
+        return password
+
+    def change_own_password(self, actor: Actor, username: str, current: str, new: str) -> None:
+        """A staff member's own change: the current password again (throttled as a sign-in),
+        a new one that differs from it; clears "password change required"."""
+        new = v.password(new, "new_password", min_len=12)
+        if new == current:
+            raise InvalidInput("new_password", "must differ from the current password")
+        key = f"acct:{username.lower()}"
+        self._throttle.check(key, LOGIN_LIMIT, LOGIN_WINDOW)
+        with self._db.read() as s:
+            stored = s.scalar(select(StaffAccount.password_hash).where(StaffAccount.username_key == username.lower()))
+        if not self._hasher.verify(stored, current):
+            self._throttle.fail(key, LOGIN_WINDOW)
+            with self._db.write() as s:
+                self._audit.append(s, actor, "account.change_password", username[:128], outcome="failure")
+            raise InvalidInput("current_password", "is not correct")
+        pw_hash = self._hasher.hash(new)
         with self._db.write() as s:
-            a = s.scalar(select(StaffAccount).where(StaffAccount.username_key == v.username(username).lower()))
-            if a is None:
-                raise Unauthorized("No such account.")
-            a.enabled = enabled
-            self._audit.append(s, actor, "account.enable" if enabled else "account.disable", a.username)
+            a = _load(s, username)
+            a.password_hash, a.password_change_required = pw_hash, False
+            self._audit.append(s, actor, "account.change_password", a.username)
         self.forget_cached()
+
+    def set_enabled(self, actor: Actor, username: str, enabled: bool, reason: str = "") -> None:
+        with self._db.write() as s:
+            a = _load(s, username)
+            if not enabled:
+                _not_self(actor, a, "disable")
+                if a.role == "administrator":
+                    _keep_an_administrator(s, a)
+            a.enabled = enabled
+            self._audit.append(s, actor, "account.enable" if enabled else "account.disable", a.username,
+                               reason=reason or None)
+        self.forget_cached()
+
+    # -- administration ------------------------------------------------------------------
+    def info(self, username: str) -> AccountInfo:
+        with self._db.read() as s:
+            return _info(_load(s, username))
+
+    def list_accounts(self) -> list[AccountInfo]:
+        with self._db.read() as s:
+            rows = s.scalars(select(StaffAccount).order_by(StaffAccount.kind, StaffAccount.username_key))
+            return [_info(a) for a in rows]
+
+    def update(self, actor: Actor, username: str, *, role: str | None = None, rights: tuple[str, ...] | None = None,
+               groups: tuple[str, ...] | None = None, display_name: str | None = None) -> AccountInfo:
+        """Change role, rights, groups or display name (None: leave as it is). Audited old -> new.
+
+        A staff account is an administrator or helpdesk; a service account stays a service
+        account. The last enabled administrator cannot be demoted, nor can you demote yourself.
+        """
+        clean_rights = sorted({v.choice("rights", r, RIGHTS) for r in rights}) if rights is not None else None
+        clean_groups = sorted({v.text("groups", g, max_len=64) for g in groups}) if groups is not None else None
+        with self._db.write() as s:
+            a = _load(s, username)
+            before = _info(a)
+            if role is not None:
+                role = v.choice("role", role, ("administrator", "helpdesk") if a.kind == "staff" else ("service",))
+                if a.role == "administrator" and role != "administrator":
+                    _not_self(actor, a, "demote")
+                    _keep_an_administrator(s, a)
+                a.role = role
+            if clean_rights is not None:
+                a.rights = json.dumps(clean_rights)
+            if clean_groups is not None:
+                a.groups = json.dumps(clean_groups)
+            if display_name is not None:
+                a.display_name = v.text("display_name", display_name, max_len=128, required=False) or None
+            after = _info(a)
+            changes = {f: [getattr(before, f), getattr(after, f)]
+                       for f in ("role", "rights", "groups", "display_name") if getattr(before, f) != getattr(after, f)}
+            if changes:
+                self._audit.append(s, actor, "account.update", a.username, changes=changes)
+        self.forget_cached()
+        return after
 
     def forget_cached(self) -> None:
         with self._lock:
@@ -208,7 +303,7 @@ class AccountService:
             return None
         generated = None
         if not password:
-            generated = password = secrets.token_urlsafe(15)
+            generated = password = generate_password()
         self.create(Actor("system"), username or "admin", password, kind="staff", role="administrator",
                     groups=(self.admins_group,), display_name="Administrator",
                     password_change_required=generated is not None)
@@ -217,5 +312,40 @@ class AccountService:
     def _cache_id(self, username: str, password: str) -> str:
         msg = username.lower().encode() + b"\x00" + password.encode()
         return hmac.new(self._cache_key, msg, hashlib.sha256).hexdigest()
+
+
+def generate_password() -> str:
+    """A first or reset password an administrator passes on: 20 URL-safe characters (120 bits)."""
+    return secrets.token_urlsafe(15)
+
+
+def _load(s: Session, username: str) -> StaffAccount:
+    a = s.scalar(select(StaffAccount).where(StaffAccount.username_key == v.username(username).lower()))
+    if a is None:
+        raise NotFound(f"No staff or service account named {username!r}.")
+    return a
+
+
+def _info(a: StaffAccount) -> AccountInfo:
+    totp = "" if a.kind != "staff" else "none" if a.totp_seed_encrypted is None else (
+        "active" if a.totp_confirmed else "pending")
+    return AccountInfo(a.username, a.display_name, a.kind, a.role, tuple(json.loads(a.rights)),
+                       tuple(json.loads(a.groups)), a.enabled, a.password_change_required, totp, a.created_at,
+                       a.last_login_at)
+
+
+def _not_self(actor: Actor, a: StaffAccount, what: str) -> None:
+    if actor.name == f"staff:{a.username}":
+        raise Conflict(f"You cannot {what} your own account; ask another administrator.")
+
+
+def _keep_an_administrator(s: Session, leaving: StaffAccount) -> None:
+    """Refuse to remove the last enabled administrator. The rows are locked (PostgreSQL) so two
+    administrators demoting each other at once cannot both succeed; SQLite writes are serial."""
+    others = s.scalars(select(StaffAccount.id).where(
+        StaffAccount.kind == "staff", StaffAccount.role == "administrator", StaffAccount.enabled.is_(True),
+        StaffAccount.id != leaving.id).with_for_update()).all()
+    if not others:
+        raise Conflict("This is the last enabled administrator; make another administrator first.")
 
 

@@ -14,6 +14,6 @@ bp = Blueprint("helpdesk", __name__, url_prefix="/helpdesk")
 
 
 def init_app(app: Flask) -> None:
-    from . import auth, reports, views  # noqa: F401  (routes register on bp)
+    from . import auth, reports, staff, views  # noqa: F401  (routes register on bp)
 
     app.register_blueprint(bp)

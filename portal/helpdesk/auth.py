@@ -72,6 +72,8 @@ def staff_required(view: F) -> F:
             return redirect(url_for("helpdesk.login"))
         g.principal = p
         session["staff_seen"] = int(time.time())
+        if p.password_change_required and request.endpoint != "helpdesk.change_password":
+            return redirect(url_for("helpdesk.change_password"))  # a generated password: nothing else first
         return view(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
@@ -142,7 +144,7 @@ def code() -> Any:
         if ok:
             session.pop("staff_totp", None)
             session["staff_stage"], session["staff_seen"] = "full", int(time.time())
-            return redirect(url_for("helpdesk.find"))
+            return redirect(url_for("helpdesk.find"))  # staff_required sends a required password change first
         if status == 200 and not form.code.errors:
             form.code.errors = ["That code is not correct."]
     return render_template("helpdesk/code.html", form=form, setup=setup), status

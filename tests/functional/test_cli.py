@@ -315,3 +315,33 @@ def test_settings_listing_says_why_phone_methods_are_not_offered(app) -> None:  
     line = next(ln for ln in out.splitlines() if ln.startswith("method_phone_call"))
     assert "not offered to users: no phone/SMS provider is configured" in line
     assert "not offered" not in next(ln for ln in out.splitlines() if ln.startswith("method_mobile_app"))
+
+
+# -- staff ------------------------------------------------------------------------------------
+def test_staff_commands_recover_and_administer_accounts(app) -> None:  # type: ignore[no-untyped-def]
+    accounts = _services(app).accounts
+    accounts.create(Actor("t"), "ada", "staff-password-123456", role="administrator")
+    accounts.create(Actor("t"), "hal", "staff-password-123456", rights=("unblock",))
+    listed = _run(app, "staff", "list")
+    assert listed.exit_code == 0
+    assert "hal\tstaff\thelpdesk\trights=unblock\tgroups=-\tenabled totp=none" in listed.stdout
+    assert "password" not in listed.stdout.replace("change-password", "")
+
+    up = _run(app, "staff", "update", "hal", "--right", "unblock", "--right", "view_audit", "--group", "MFA Admins")
+    assert up.exit_code == 0 and "rights unblock,view_audit, groups MFA Admins" in up.stdout
+    bad = _run(app, "staff", "update", "hal", "--right", "fly")
+    assert bad.exit_code == 1 and "rights" in bad.output and "Traceback" not in bad.output
+
+    reset = _run(app, "staff", "reset-password", "ada", "--reason", "lost it")
+    password = reset.stdout.rsplit(": ", 1)[1].strip()
+    assert accounts.authenticate(Actor("t"), "ada", password).password_change_required
+    assert _run(app, "staff", "reset-password", "ada").exit_code == 2  # --reason is required
+
+    assert _run(app, "staff", "reset-totp", "ada", "--reason", "new phone").exit_code == 0
+    assert accounts.info("ada").totp == "none"
+    last = _run(app, "staff", "disable", "ada", "--reason", "test")
+    assert last.exit_code == 1 and "last enabled administrator" in last.output
+    assert _run(app, "staff", "disable", "hal", "--reason", "left").exit_code == 0
+    assert not accounts.info("hal").enabled
+    assert _run(app, "staff", "enable", "hal", "--reason", "back").exit_code == 0
+    assert _run(app, "staff", "disable", "nobody", "--reason", "x").exit_code == 1

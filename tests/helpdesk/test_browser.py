@@ -66,3 +66,49 @@ def test_staff_find_a_user_generate_a_code_unblock_and_read_the_trail(served, pa
     trail = page.locator("#trail").inner_text()
     assert "user.unblock" in trail and "staff:hd1" in trail and "auth.fraud" in trail
     assert "activation.generate" in trail
+
+
+def test_first_administrator_replaces_the_printed_password_and_adds_a_helpdesk_account(served, page) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    portal, base = served
+    sv = portal.services
+    if sv.accounts.count():  # the served app may hold accounts already; bootstrap wants none
+        from portal.core.models import StaffAccount
+
+        with sv.db.write() as s:
+            s.query(StaffAccount).delete()
+    username, printed = sv.accounts.bootstrap(None, None)
+
+    page.goto(f"{base}/helpdesk/login")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(printed)
+    page.get_by_role("button", name="Continue").click()
+    page.wait_for_selector("#staff-qr")
+    secret = page.locator("#staff-secret").inner_text().replace(" ", "")
+    code = subprocess.run(["oathtool", "--totp", "-b", secret], capture_output=True, text=True, check=True,
+                          timeout=10).stdout.strip()
+    page.get_by_label("Code from your authenticator app").fill(code)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{base}/helpdesk/account/password")  # the printed password goes first
+    shot(page, "helpdesk-staff-1-change-password")
+    page.get_by_label("Current password").fill(printed)
+    page.get_by_label("New password (at least 12 characters)").fill("my own admin password 1")
+    page.get_by_label("New password again").fill("my own admin password 1")
+    page.get_by_role("button", name="Change password").click()
+    page.wait_for_url(f"{base}/helpdesk/")
+
+    page.get_by_role("link", name="Staff").click()
+    page.wait_for_selector("#accounts")
+    shot(page, "helpdesk-staff-2-list")
+    page.locator("#new-account").click()
+    page.get_by_label("Username").fill("hd2")
+    page.get_by_label("Display name").fill("Helpdesk Two")
+    page.get_by_label("Unblock").check()
+    page.get_by_label("View audit and reports").check()
+    shot(page, "helpdesk-staff-3-new")
+    page.get_by_role("button", name="Create account").click()
+    page.wait_for_url(f"{base}/helpdesk/staff/hd2")
+    password = page.locator("#shown-password").inner_text()
+    shot(page, "helpdesk-staff-4-created")
+    hd2 = sv.accounts.authenticate(Actor("t"), "hd2", password)
+    assert hd2.password_change_required and hd2.rights == frozenset({"unblock", "view_audit"})
+    assert sv.accounts.authenticate(Actor("t"), username, "my own admin password 1").username == username
