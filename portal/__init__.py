@@ -42,6 +42,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     errors.init_app(app)
     _init_core(app)
     _register_blueprints(app)
+    security.trust_proxies(app)  # outermost: what runs inside sees the client's address and scheme
     cli.init_app(app)
     return app
 
@@ -80,10 +81,11 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(health_bp)
     role = app.config["ROLE"]
     if role in ("all", "server"):
+        from .sdk import endpoint
         from .sdk.views import bp as sdk_bp
 
-        app.register_blueprint(sdk_bp)
-        csrf.exempt(sdk_bp)  # SOAP: Basic auth per request, no browser session
+        app.register_blueprint(sdk_bp)  # the WSDL and the description page
+        endpoint.install(app)  # SOAP calls: in front of Flask, Basic auth per request, no session
         from . import helpdesk
 
         helpdesk.init_app(app)

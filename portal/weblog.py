@@ -46,20 +46,28 @@ def configure_logging(level: str) -> None:
     logging.getLogger("zeep").setLevel(max(logging.INFO, logging.getLevelName(level.upper()) or 0))
 
 
+def correlation_id(incoming: str) -> str:
+    """The caller's X-Request-ID when it looks like one, else a new id."""
+    return incoming if _RID.match(incoming) else _ids.next()
+
+
+def log_request(method: str, path: str, status: int, started: float, rid: str) -> None:
+    if log.isEnabledFor(logging.INFO):
+        log.info("%s %s %s %.1fms rid=%s", method[:16], _printable(path[:200]), status,
+                 (time.perf_counter() - started) * 1000, rid)
+
+
 def init_app(app: Flask) -> None:
     @app.before_request
     def _start() -> None:
-        incoming = request.headers.get("X-Request-ID", "")
-        g.correlation_id = incoming if _RID.match(incoming) else _ids.next()
+        g.correlation_id = correlation_id(request.headers.get("X-Request-ID", ""))
         g.started = time.perf_counter()
 
     @app.after_request
     def _finish(response: Response) -> Response:
         rid = g.get("correlation_id", "-")
         response.headers["X-Request-ID"] = rid
-        elapsed = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
-        log.info("%s %s %s %.1fms rid=%s", request.method[:16], _printable(request.path[:200]),
-                 response.status_code, elapsed, rid)
+        log_request(request.method, request.path, response.status_code, g.get("started", time.perf_counter()), rid)
         return response
 
 

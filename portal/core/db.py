@@ -3,13 +3,16 @@
 Every service method runs in one transaction (``with db.write() as s``), which commits
 on success and rolls back on any error, so nothing half-written stays behind. On SQLite
 a write transaction starts with ``BEGIN IMMEDIATE``: writers queue on the busy timeout
-instead of failing with "database is locked" when a read lock would need upgrading.
+instead of failing with "database is locked" when a read lock would need upgrading, and
+the WAL is checkpointed by a background thread, not inside a writer's commit.
 """
 
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
+import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -21,6 +24,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
 from .sql import Raw
+
+log = logging.getLogger("portal.db")
+# SQLite checkpoints inside a COMMIT only past this many WAL pages (40 MB): a fallback for when
+# the background checkpointer is not keeping up. SQLite's default is 1,000.
+FALLBACK_AUTOCHECKPOINT_PAGES = 10_000
 
 
 class Database:
@@ -38,10 +46,13 @@ class Database:
         else:
             kwargs.update(pool_pre_ping=True, pool_size=10, max_overflow=20)
         self.engine: Engine = create_engine(url, **kwargs)
+        database = self.engine.url.database if self.is_sqlite else None
+        on_disk = bool(database) and database != ":memory:"
         if self.is_sqlite:
-            _tune_sqlite(self.engine)
+            _tune_sqlite(self.engine, autocheckpoint=FALLBACK_AUTOCHECKPOINT_PAGES if on_disk else 1000)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
-        self._writer = _WriterQueue(self.engine.url.database) if self.is_sqlite else None
+        self._writer = _WriterQueue(database) if self.is_sqlite else None
+        self.checkpointer = _Checkpointer(database) if on_disk and database else None
 
     def read(self) -> AbstractContextManager[Session]:
         return self._transaction("DEFERRED")
@@ -54,6 +65,8 @@ class Database:
             return
         with self._writer, self._transaction("IMMEDIATE") as session:
             yield session
+        if self.checkpointer is not None:
+            self.checkpointer.wake()
 
     @contextmanager
     def raw_write(self) -> Iterator[Raw]:
@@ -73,6 +86,8 @@ class Database:
                 raise
             finally:
                 pooled.close()
+        if self.checkpointer is not None:
+            self.checkpointer.wake()
 
     @contextmanager
     def _transaction(self, sqlite_begin: str) -> Iterator[Session]:
@@ -91,6 +106,8 @@ class Database:
             conn.execute(text("SELECT 1"))
 
     def dispose(self) -> None:
+        if self.checkpointer is not None:
+            self.checkpointer.close()
         self.engine.dispose()
         if self._writer is not None:
             self._writer.close()
@@ -147,7 +164,63 @@ class _WriterQueue:
             self._thread_lock.release()
 
 
-def _tune_sqlite(engine: Engine) -> None:
+class _Checkpointer:
+    """Copies the WAL into the database file from a background thread, off the writers' path.
+
+    SQLite's automatic checkpoint runs inside the COMMIT that crosses 1,000 WAL pages, while
+    that writer still holds the write lock, so every writer queued behind it waits too
+    (measured: about one SDK validation in a hundred took 3-4 ms instead of 0.3 ms). Here a
+    daemon thread, started at the first commit in each process (gunicorn workers fork
+    first), runs a PASSIVE checkpoint - which never waits for readers or writers - at most
+    every ``interval`` seconds while there are commits. SQLite releases the GIL meanwhile.
+    The pooled connections keep an automatic checkpoint far out as a fallback.
+    """
+
+    def __init__(self, path: str, interval: float = 0.1) -> None:
+        self._path, self._interval = path, interval
+        self._dirty, self._stop = threading.Event(), threading.Event()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+        self.runs = 0
+        self.last: tuple[int, int, int] | None = None  # (busy, WAL frames, frames checkpointed)
+
+    def wake(self) -> None:
+        self._dirty.set()
+        if self._pid != os.getpid() and not self._stop.is_set():
+            self._start()
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._pid == os.getpid() or self._stop.is_set():
+                return
+            self._pid = os.getpid()
+            self._thread = threading.Thread(target=self._run, name="sqlite-checkpoint", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        conn = sqlite3.connect(self._path, timeout=0, isolation_level=None, check_same_thread=False)
+        try:
+            while not self._stop.wait(self._interval):
+                if not self._dirty.is_set():
+                    continue
+                self._dirty.clear()
+                try:
+                    self.last = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                    self.runs += 1
+                except sqlite3.Error as exc:  # e.g. the file went away in a test; try again later
+                    log.warning("WAL checkpoint failed: %s", exc)
+        finally:
+            conn.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread() and self._pid == os.getpid():
+            thread.join(timeout=2)
+
+
+def _tune_sqlite(engine: Engine, autocheckpoint: int) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy's "begin" event below decide how a transaction starts.
@@ -157,6 +230,7 @@ def _tune_sqlite(engine: Engine) -> None:
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute(f"PRAGMA wal_autocheckpoint={int(autocheckpoint)}")
         cur.close()
 
     @event.listens_for(engine, "begin")
