@@ -340,12 +340,13 @@ def _not_self(actor: Actor, a: StaffAccount, what: str) -> None:
 
 
 def _keep_an_administrator(s: Session, leaving: StaffAccount) -> None:
-    """Refuse to remove the last enabled administrator. The rows are locked (PostgreSQL) so two
-    administrators demoting each other at once cannot both succeed; SQLite writes are serial."""
-    others = s.scalars(select(StaffAccount.id).where(
-        StaffAccount.kind == "staff", StaffAccount.role == "administrator", StaffAccount.enabled.is_(True),
-        StaffAccount.id != leaving.id).with_for_update()).all()
-    if not others:
+    """Refuse to remove the last enabled administrator. Every administrator row is locked, in id
+    order (PostgreSQL; SQLite writes are serial anyway), so two administrators demoting each other
+    at once neither both succeed nor deadlock: the second waits, then sees the first's change."""
+    admins = s.scalars(select(StaffAccount.id).where(
+        StaffAccount.kind == "staff", StaffAccount.role == "administrator", StaffAccount.enabled.is_(True))
+        .order_by(StaffAccount.id).with_for_update()).all()
+    if not [i for i in admins if i != leaving.id]:
         raise Conflict("This is the last enabled administrator; make another administrator first.")
 
 

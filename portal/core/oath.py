@@ -11,7 +11,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -225,12 +225,20 @@ class OathService:
         self._audit.append_raw(raw, actor, "oath.validate", user.username, "failure", {})
         return OathResult(False)
 
-    def remove_token(self, actor: Actor, username: str, token_id: int) -> None:
+    def remove_token(self, actor: Actor, username: str, token_id: int, *, keep_sign_in_token: bool = False) -> None:
+        """Remove a token. With ``keep_sign_in_token`` (the user's own portal), refuse to remove the
+        last confirmed token of a user who signs in with OATH codes: they would be locked out. The
+        check runs under the user's row lock, so two removals at once cannot both pass it."""
         with self._db.write() as s:
             u = load_user(s, v.username(username), for_update=True)
             token = s.get(OathToken, token_id)
             if token is None or token.user_id != u.id:
                 raise NotFound("No such token.")
+            if keep_sign_in_token and u.method == "oath_token" and token.verified:
+                others = s.scalar(select(func.count()).select_from(OathToken).where(
+                    OathToken.user_id == u.id, OathToken.verified.is_(True), OathToken.id != token.id))
+                if not others:
+                    raise Conflict("This is the token the user signs in with; choose another method first.")
             s.delete(token)
             self._audit.append(s, actor, "oath.remove", u.username, token_id=token_id, serial=token.serial)
 

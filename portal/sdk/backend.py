@@ -279,7 +279,10 @@ class MfaBackend(Protocol):
 
     def confirm_oath_token(self, username: str, token_id: int, code: str) -> bool: ...
 
-    def remove_oath_token(self, username: str, token_id: int) -> None: ...
+    def remove_oath_token(self, username: str, token_id: int, keep_sign_in_token: bool = False) -> None:
+        """With ``keep_sign_in_token`` a user signing in with OATH codes keeps their last confirmed
+        token (``Conflict``); the portal sets it, administrators do not."""
+        ...
 
     def associate_oath_token(self, username: str, serial_number: str, code: str) -> bool:
         """Claim an imported third-party token by serial and its current code."""

@@ -106,7 +106,8 @@ class LocalBackend:
         self._s.users.delete(self._actor(), username)
 
     def find_users(self, pattern: str, page: int = 1, page_size: int = 50) -> UserPage:
-        result = self._s.users.find(pattern, page=page, page_size=page_size)
+        # The contract's Total is every match (callers page by it), not the helpdesk's capped count.
+        result = self._s.users.find(pattern, page=page, page_size=page_size, exact_total=True)
         return UserPage(result.total, result.page, result.page_size, tuple(settings_of(u) for u in result.items))
 
     def validate_primary_credentials(self, username: str, password: str, client_ip: str | None = None) -> bool:
@@ -158,8 +159,8 @@ class LocalBackend:
     def confirm_oath_token(self, username: str, token_id: int, code: str) -> bool:
         return self._s.oath.confirm_token(self._actor(), username, token_id, code)
 
-    def remove_oath_token(self, username: str, token_id: int) -> None:
-        self._s.oath.remove_token(self._actor(), username, token_id)
+    def remove_oath_token(self, username: str, token_id: int, keep_sign_in_token: bool = False) -> None:
+        self._s.oath.remove_token(self._actor(), username, token_id, keep_sign_in_token=keep_sign_in_token)
 
     def associate_oath_token(self, username: str, serial_number: str, code: str) -> bool:
         return self._s.tokens.associate(self._actor(), username, serial_number, code)

@@ -315,7 +315,7 @@ def associate_oath_token(b: MfaBackend, el: Element) -> Element:
 
 
 def remove_oath_token(b: MfaBackend, el: Element) -> Element:
-    b.remove_oath_token(_req(el, "username"), _int(el, "tokenId", 0))
+    b.remove_oath_token(_req(el, "username"), _int(el, "tokenId", 0), bool(_bool(el, "keepSignInToken")))
     out = _response("RemoveOathToken")
     _add(out, "RemoveOathTokenResult", True)
     return out

@@ -281,8 +281,9 @@ class SoapBackend:
     def associate_oath_token(self, username: str, serial_number: str, code: str) -> bool:
         return bool(self._call("AssociateOathToken", username=username, serialNumber=serial_number, code=code))
 
-    def remove_oath_token(self, username: str, token_id: int) -> None:
-        self._call("RemoveOathToken", username=username, tokenId=token_id)
+    def remove_oath_token(self, username: str, token_id: int, keep_sign_in_token: bool = False) -> None:
+        self._call("RemoveOathToken", username=username, tokenId=token_id,
+                   keepSignInToken=True if keep_sign_in_token else None)
 
     def get_security_questions(self, language: str = "en") -> QuestionCatalogue:
         r = self._call("GetSecurityQuestions", language=language)

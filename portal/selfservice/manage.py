@@ -9,7 +9,7 @@ from flask import abort, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from wtforms import SelectChoice
 
-from ..sdk.backend import Forbidden, InvalidInput, NotFound, UserSettingsInput
+from ..sdk.backend import Conflict, Forbidden, InvalidInput, NotFound, UserSettingsInput
 from . import LANGUAGES, bp
 from .enroll import METHOD_LABELS, phone_page
 from .forms import BypassForm, ConfirmForm, EmptyForm, LanguageForm, PinForm, field_error
@@ -111,10 +111,11 @@ def remove_token(token_id: int) -> Any:
     user = backend().get_user_info(current_user() or "")
     if not any(t.id == token_id for t in user.oath_tokens):
         abort(404)
-    if user.method == "oath_token" and len([t for t in user.oath_tokens if t.verified]) == 1:
+    try:
+        backend().remove_oath_token(user.username, token_id, keep_sign_in_token=True)  # the rule is the core's
+    except Conflict:
         session["notice"] = _("This is the token you sign in with. Choose another method first.")
         return redirect(url_for("selfservice.home"))
-    backend().remove_oath_token(user.username, token_id)
     session["notice"] = _("The token is removed.")
     return redirect(url_for("selfservice.home"))
 

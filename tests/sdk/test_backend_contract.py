@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from portal.core import otp
+from portal.core import users as users_module
 from portal.core.activation import DeviceRegistration
 from portal.core.audit import Actor
 from portal.core.errors import (
@@ -133,6 +134,22 @@ def test_create_get_update_find_delete(any_backend) -> None:
         b.get_user_info("alice")
     with pytest.raises(UserNotFound):
         b.delete_user("alice")
+
+
+def test_find_users_with_wildcards_inside(any_backend, monkeypatch) -> None:
+    b = any_backend.backend
+    for name, display, email, phone in (("ann.lindberg", "Ann Lindberg", "ann@north.example", "+442079460001"),
+                                        ("bo", "Bo Berger", "bo@south.example", "+491701234567"),
+                                        ("cy", "Cy Young", "Cy@North.Example", "+33149174917")):
+        b.create_user(name, UserSettingsInput(display_name=display, email=email, phone=phone))
+    assert [u.username for u in b.find_users("*@north.example").users] == ["ann.lindberg", "cy"]
+    assert [u.username for u in b.find_users("*BERG*").users] == ["ann.lindberg", "bo"]
+    assert [u.username for u in b.find_users("*9174917").users] == ["cy"]
+    assert b.find_users("*n_b*").total == 0  # "_" is literal
+    # Total stays every match, as the contract says, beyond the count the helpdesk stops at.
+    monkeypatch.setattr(users_module, "COUNT_LIMIT", 1)
+    page = b.find_users("*.example", page=2, page_size=1)
+    assert page.total == 3 and [u.username for u in page.users] == ["bo"]
 
 
 def test_errors_mean_the_same_on_every_adapter(any_backend) -> None:
@@ -326,6 +343,25 @@ def test_oath_token_added_confirmed_and_removed(any_backend) -> None:
         b.remove_oath_token("olga", token.token_id)
     with pytest.raises(UserNotFound):
         b.add_oath_token("ghost")
+
+
+def test_the_portal_cannot_remove_the_token_a_user_signs_in_with(any_backend) -> None:
+    b = any_backend.backend
+    b.create_user("otto")
+    first = b.add_oath_token("otto")
+    assert b.confirm_oath_token("otto", first.token_id, _codes(first.secret_base32)[0]) is True
+    b.update_user_settings("otto", UserSettingsInput(method="oath_token"))
+    with pytest.raises(Conflict):
+        b.remove_oath_token("otto", first.token_id, keep_sign_in_token=True)
+    second = b.add_oath_token("otto")  # not confirmed yet: it does not count
+    with pytest.raises(Conflict):
+        b.remove_oath_token("otto", first.token_id, keep_sign_in_token=True)
+    b.remove_oath_token("otto", second.token_id, keep_sign_in_token=True)  # an unconfirmed one may go
+    third = b.add_oath_token("otto")
+    assert b.confirm_oath_token("otto", third.token_id, _codes(third.secret_base32)[0]) is True
+    b.remove_oath_token("otto", first.token_id, keep_sign_in_token=True)  # another confirmed one remains
+    b.remove_oath_token("otto", third.token_id)  # an administrator's removal is not refused
+    assert b.get_user_info("otto").oath_tokens == ()
 
 
 def test_security_questions_set_challenged_and_verified(any_backend) -> None:

@@ -12,7 +12,7 @@ import requests
 from portal.core.models import AuditEntry
 from portal.sdk.soap import NS
 
-from .test_sdk_wire import _env, _error, _svc
+from .test_sdk_wire import _env, _svc
 
 TEST = _env(f'<TestPfWsSdkConnection xmlns="{NS}"/>')
 

@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from portal.core.audit import Actor
 from portal.core.errors import Conflict, Forbidden, InvalidInput, Throttled, Unauthorized, UserLockedOut
-from portal.core.models import Device, OathToken, SecurityAnswer
+from portal.core.models import Device, OathToken, SecurityAnswer, User
 from portal.core.users import UserFields
 
 A = Actor("staff:test", "192.0.2.10")
@@ -176,3 +176,40 @@ def test_a_refused_sign_in_is_audited_as_a_failure(services) -> None:
     with services.db.read() as s:
         entry = s.scalars(select(AuditEntry).where(AuditEntry.action == "auth.denied")).one()
     assert entry.outcome == "failure"
+
+
+def test_two_removals_at_once_leave_the_user_a_sign_in_token(services) -> None:
+    """Each request alone would pass the rule (another confirmed token exists); the user's row
+    lock makes the second see the first's removal, so exactly one succeeds."""
+    import threading
+
+    from portal.core import otp as otp_module
+
+    services.users.create(A, "tess")
+    ids = []
+    for serial in ("T-1", "T-2"):
+        services.oath.add_hardware_token(A, "tess", serial=serial, secret_base32=otp_module.b32encode(bytes(20)))
+    with services.db.write() as s:
+        user = s.scalar(select(User).where(User.username_key == "tess"))
+        user.method = "oath_token"
+        ids = [t.id for t in s.scalars(select(OathToken).where(OathToken.user_id == user.id))]
+        for t in s.scalars(select(OathToken).where(OathToken.user_id == user.id)):
+            t.verified = True
+    barrier, outcomes = threading.Barrier(2), []
+
+    def remove(token_id: int) -> None:
+        barrier.wait()
+        try:
+            services.oath.remove_token(A, "tess", token_id, keep_sign_in_token=True)
+            outcomes.append("removed")
+        except Conflict:
+            outcomes.append("kept")
+
+    threads = [threading.Thread(target=remove, args=(i,)) for i in ids]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["kept", "removed"]
+    with services.db.read() as s:
+        assert s.scalar(select(func.count()).select_from(OathToken).where(OathToken.verified.is_(True))) == 1
