@@ -45,7 +45,9 @@ class User(Base):
     # Case-insensitive uniqueness that works the same on SQLite and PostgreSQL.
     username_key: Mapped[str] = mapped_column(String(128), unique=True)
     display_name: Mapped[str | None] = mapped_column(String(128))
-    # Lower-case copies for the helpdesk's prefix searches (indexed; kept by UserService).
+    # Lower-case copies for the helpdesk's prefix searches (indexed; kept by UserService). Searches with
+    # "*" inside use trigram indexes beside the models (migration 0006); on SQLite, triggers on this table
+    # keep them, and a batch migration that rebuilds it must create those triggers again.
     display_name_key: Mapped[str | None] = mapped_column(String(128), index=True)
     email_key: Mapped[str | None] = mapped_column(String(254), index=True)
     email: Mapped[str | None] = mapped_column(String(254), index=True)

@@ -62,8 +62,11 @@ def find() -> Any:
         except InvalidInput as exc:
             error = exc.reason
         else:
+            detail: dict[str, Any] = {"query": q[:128], "results": result.total}
+            if result.total_is_capped:
+                detail["more"] = True  # more users match than were listed
             with services().db.write() as s:
-                services().audit.append(s, actor(), "helpdesk.find", None, query=q[:128], results=result.total)
+                services().audit.append(s, actor(), "helpdesk.find", None, "success", **detail)
             if result.total == 1 and result.page == 1:
                 return redirect(url_for("helpdesk.user", username=result.items[0].username))
     return render_template("helpdesk/find.html", q=q, result=result, error=error, me=principal(),

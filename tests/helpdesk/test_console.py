@@ -232,3 +232,17 @@ def test_change_phone_method_and_mode(console: Console) -> None:
     info = sv.users.get("jon")
     assert (info.method, info.mode) == ("oath_token", "pin")
     assert [json.loads(e.detail)["reason"] for e in console.audit("helpdesk.change_method")] == ["asked by user"]
+
+
+def test_a_broad_search_says_more_match_and_asks_to_narrow(console: Console, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from portal.core import users as users_module
+
+    monkeypatch.setattr(users_module, "COUNT_LIMIT", 5)
+    for i in range(8):
+        console.services.users.create(ADMIN, f"wide{i}")
+    s = console.staff("ada", role="administrator")
+    s.get("/helpdesk/?q=*ide*")
+    assert "More than 5 users match; 5 are listed. Narrow the search" in s.page
+    assert json.loads(console.audit("helpdesk.find")[-1].detail) == {"query": "*ide*", "results": 5, "more": True}
+    s.get("/helpdesk/?q=wide1")
+    assert s.page.count("More than") == 0
