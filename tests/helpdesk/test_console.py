@@ -235,9 +235,9 @@ def test_change_phone_method_and_mode(console: Console) -> None:
 
 
 def test_a_broad_search_says_more_match_and_asks_to_narrow(console: Console, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from portal.core import users as users_module
+    from portal.core import search as search_module
 
-    monkeypatch.setattr(users_module, "COUNT_LIMIT", 5)
+    monkeypatch.setattr(search_module, "COUNT_LIMIT", 5)
     for i in range(8):
         console.services.users.create(ADMIN, f"wide{i}")
     s = console.staff("ada", role="administrator")

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from portal.core import otp
-from portal.core import users as users_module
+from portal.core import search as search_module
 from portal.core.activation import DeviceRegistration
 from portal.core.audit import Actor
 from portal.core.errors import (
@@ -147,7 +147,7 @@ def test_find_users_with_wildcards_inside(any_backend, monkeypatch) -> None:
     assert [u.username for u in b.find_users("*9174917").users] == ["cy"]
     assert b.find_users("*n_b*").total == 0  # "_" is literal
     # Total stays every match, as the contract says, beyond the count the helpdesk stops at.
-    monkeypatch.setattr(users_module, "COUNT_LIMIT", 1)
+    monkeypatch.setattr(search_module, "COUNT_LIMIT", 1)
     page = b.find_users("*.example", page=2, page_size=1)
     assert page.total == 3 and [u.username for u in page.users] == ["bo"]
 

@@ -13,7 +13,7 @@ import psycopg
 import pytest
 from sqlalchemy import create_engine, event, text
 
-from portal.core import users as users_module
+from portal.core import search as search_module
 from portal.core.audit import Actor
 from portal.core.migrate import downgrade, upgrade
 from portal.core.users import UserFields
@@ -124,7 +124,7 @@ def test_beyond_the_limit_a_capped_set_unless_an_exact_total_is_asked(services, 
     everyone = [f"user{i}" for i in range(5)]
     for i in range(5):
         _add(services, f"user{4 - i}", f"Person {i}")
-    monkeypatch.setattr(users_module, "COUNT_LIMIT", 3)
+    monkeypatch.setattr(search_module, "COUNT_LIMIT", 3)
     for pattern in ("*erso*", "user*", "*s*"):  # through the trigram index, a prefix, a scan
         pages = [services.users.find(pattern, page=n, page_size=2) for n in (1, 2, 3)]
         assert [(p.total, p.total_is_capped) for p in pages] == [(3, True)] * 3
@@ -134,7 +134,7 @@ def test_beyond_the_limit_a_capped_set_unless_an_exact_total_is_asked(services, 
         assert [(p.total, p.total_is_capped) for p in exact] == [(5, False)] * 3
         assert [u.username for p in exact for u in p.items] == everyone
     assert (services.users.find("*son 1*").total, services.users.find("*son 1*").total_is_capped) == (1, False)
-    monkeypatch.setattr(users_module, "COUNT_LIMIT", 5)
+    monkeypatch.setattr(search_module, "COUNT_LIMIT", 5)
     page = services.users.find("*erso*", page=3, page_size=2)
     assert (page.total, page.total_is_capped, [u.username for u in page.items]) == (5, False, ["user4"])
 
