@@ -2,10 +2,10 @@
 
 Throughput on a shared 2-core machine swings with whatever else runs; the CPU a worker spends per
 request does not, so this is the figure to compare between two versions of the code. Serves
-``ValidateOathCode`` like ``bench/sdk_validate.py`` (fresh valid HOTP codes, wrk with 16
-connections) and prints requests per second, p50/p99, the workers' user and system CPU per
-request, and how idle the machine was (idle CPU with a saturated server means the requests wait
-on each other, not on the CPU).
+``ValidateOathCode`` (or ``--op AuthenticateUser`` with an OTP) like ``bench/sdk_validate.py``
+(fresh valid HOTP codes, wrk with 16 connections) and prints requests per second, p50/p99, the
+workers' user and system CPU per request, and how idle the machine was (idle CPU with a
+saturated server means the requests wait on each other, not on the CPU).
 
 Run: ``.venv/bin/python bench/sdk_worker_cpu.py [--workers 2] [--threads 8] [--seconds 8]``.
 To compare a change, run it in a checkout of each version (``git worktree add``) one after the other.
@@ -52,11 +52,12 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=8)
     ap.add_argument("--seconds", type=int, default=8)
     ap.add_argument("--users", type=int, default=1000)
+    ap.add_argument("--op", choices=("ValidateOathCode", "AuthenticateUser"), default="ValidateOathCode")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="portal-cpu-"))
     db = f"sqlite:///{tmp / 'bench.db'}"
     prepare(db, args.users)
-    write_bodies(tmp / "validate", "ValidateOathCode", range(args.users), 0, 60, 2)
+    write_bodies(tmp / "validate", args.op, range(args.users), 0, 60, 2)
     for t in range(2):
         (tmp / f"warm.{t}").write_text(envelope("TestPfWsSdkConnection", "") + "\n")
     port = free_port()
@@ -81,8 +82,8 @@ def main() -> None:
     n = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     p = {k: v for k, v in re.findall(r"\s(50|99)%\s+([\d.]+\w+)", out)}
-    print(f"workers {args.workers} x {args.threads} threads: {n / args.seconds:.0f} req/s, p50 {p.get('50')}, "
-          f"p99 {p.get('99')}, non-2xx {non2xx.group(1) if non2xx else 0}")
+    print(f"{args.op}, workers {args.workers} x {args.threads} threads: {n / args.seconds:.0f} req/s, "
+          f"p50 {p.get('50')}, p99 {p.get('99')}, non-2xx {non2xx.group(1) if non2xx else 0}")
     print(f"worker CPU per request: user {(u1 - u0) / TICK / n * 1000:.3f} ms, system "
           f"{(s1 - s0) / TICK / n * 1000:.3f} ms; machine idle {100 * (i1 - i0) / max(1, t1 - t0):.0f}%")
 
