@@ -58,7 +58,11 @@ class SdkEndpoint:
         if self._ssl_required and not secure:
             status, headers, body = 403, [("Content-Type", "text/plain; charset=utf-8")], b"HTTPS is required.\n"
         else:
-            status, headers, body = self.answer(environ, rid)
+            try:
+                status, headers, body = self.answer(environ, rid)
+            except Exception:  # e.g. the database is down while checking the credentials
+                log.exception("SDK request failed rid=%s", rid)
+                status, headers, body = _server_error(_version(environ), rid)
         headers += STATIC_HEADERS
         headers += [("Cache-Control", "no-store"), ("Content-Length", str(len(body))), ("X-Request-ID", rid)]
         if secure:
@@ -68,7 +72,7 @@ class SdkEndpoint:
         return [body]
 
     def answer(self, environ: WSGIEnvironment, rid: str) -> Answer:
-        version = soap.SOAP12 if _media(environ) == "application/soap+xml" else soap.SOAP11
+        version = _version(environ)
         creds = Authorization.from_header(environ.get("HTTP_AUTHORIZATION"))
         if creds is None or creds.type != "basic" or not creds.username or not creds.password:
             return _fault(version, soap.SoapError("Unauthorized", "HTTP Basic credentials are required."), rid, 401)
@@ -93,8 +97,7 @@ class SdkEndpoint:
             return _fault(version, _from_error(exc), rid)
         except Exception:
             log.exception("SDK operation failed rid=%s", rid)
-            hidden = soap.SoapError("ServerError", f"An internal error occurred (reference {rid}).", sender=False)
-            return _fault(version, hidden, rid)
+            return _server_error(version, rid)
         if self._app.testing:
             assert soap.SCHEMA.validate(payload), soap.SCHEMA.error_log
         return 200, [("Content-Type", soap.CONTENT_TYPES[version])], soap.envelope(version, payload)
@@ -131,8 +134,15 @@ def _fixed(actor: Actor) -> Callable[[], Actor]:
     return lambda: actor
 
 
-def _media(environ: WSGIEnvironment) -> str:
-    return str(environ.get("CONTENT_TYPE", "")).split(";")[0].strip().lower()
+def _version(environ: WSGIEnvironment) -> str:
+    media = str(environ.get("CONTENT_TYPE", "")).split(";")[0].strip().lower()
+    return soap.SOAP12 if media == "application/soap+xml" else soap.SOAP11
+
+
+def _server_error(version: str, rid: str) -> Answer:
+    """Never a trace: the reference matches the log line that has it."""
+    hidden = soap.SoapError("ServerError", f"An internal error occurred (reference {rid}).", sender=False)
+    return _fault(version, hidden, rid)
 
 
 def _fault(version: str, err: soap.SoapError, rid: str, status: int | None = None) -> Answer:

@@ -66,3 +66,17 @@ def test_a_chunked_body_is_read_and_limited(live_server) -> None:
     resp = session.post(live_server.url, data=chunks(big, 65536), auth=auth, headers={"Content-Type": "text/xml"},
                         timeout=10)
     assert resp.status_code == 413 and b"<tns:Code>RequestTooLarge</tns:Code>" in resp.content
+
+
+def test_a_failure_before_the_operation_is_a_server_fault_not_a_bare_500(app, client, monkeypatch) -> None:
+    headers = _svc(app)
+    services = app.extensions["portal.services"]
+
+    def database_down(*_args, **_kwargs):  # type: ignore[no-untyped-def]
+        raise OSError("database unavailable: secret-path")
+
+    monkeypatch.setattr(services.accounts, "authenticate_sdk", database_down)
+    resp = client.post("/PfWsSdk.asmx", data=TEST, headers=headers)
+    assert resp.status_code == 500 and b"<tns:Code>ServerError</tns:Code>" in resp.data
+    assert b"secret-path" not in resp.data and resp.headers["X-Request-ID"].encode() in resp.data
+    assert resp.headers["Content-Type"].startswith("text/xml") and resp.headers["Cache-Control"] == "no-store"
