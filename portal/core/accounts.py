@@ -29,7 +29,6 @@ from .errors import Conflict, Forbidden, InvalidInput, NotFound, Throttled, Unau
 from .models import StaffAccount
 from .throttle import Throttle
 
-ROLES = ("administrator", "helpdesk", "service")
 KINDS = ("staff", "service")
 RIGHTS = (
     "change_phone", "change_method", "reset_pin", "generate_activation_code", "deactivate_device",
@@ -93,9 +92,11 @@ class AccountService:
                display_name: str | None = None, password_change_required: bool = False) -> Principal:
         username = v.username(username)
         kind = v.choice("kind", kind, KINDS)
-        role = v.choice("role", role, ROLES)
+        role = v.choice("role", role, _roles_of(kind))
         for right in rights:
             v.choice("rights", right, RIGHTS)
+        if kind == "service" and rights:
+            raise InvalidInput("rights", "a service account has no helpdesk rights")
         groups = tuple(v.text("groups", g, max_len=64) for g in groups)
         pw_hash = self._hasher.hash(v.password(password, min_len=12))
         now = self._clock.now()
@@ -112,6 +113,18 @@ class AccountService:
             self._audit.append(s, actor, "account.create", username, kind=kind, role=role,
                                rights=sorted(set(rights)), groups=sorted(set(groups)))
             return _principal(a)
+
+    def create_with_generated_password(self, actor: Actor, username: str, *, kind: str = "staff",
+                                       role: str = "helpdesk", rights: tuple[str, ...] = (),
+                                       groups: tuple[str, ...] = (),
+                                       display_name: str | None = None) -> tuple[Principal, str]:
+        """An account whose first password is generated, for the creator to pass on once. Staff
+        change it at their first sign-in; a service account keeps it (it goes into a frontend's
+        configuration)."""
+        password = generate_password()
+        created = self.create(actor, username, password, kind=kind, role=role, rights=rights, groups=groups,
+                              display_name=display_name, password_change_required=kind == "staff")
+        return created, password
 
     def principal(self, username: str) -> Principal | None:
         """The account as it is now (rights and role re-read), or None if gone or disabled."""
@@ -270,7 +283,7 @@ class AccountService:
             a = _load(s, username)
             before = _info(a)
             if role is not None:
-                role = v.choice("role", role, ("administrator", "helpdesk") if a.kind == "staff" else ("service",))
+                role = v.choice("role", role, _roles_of(a.kind))
                 if a.role == "administrator" and role != "administrator":
                     _not_self(actor, a, "demote")
                     _keep_an_administrator(s, a)
@@ -312,6 +325,11 @@ class AccountService:
     def _cache_id(self, username: str, password: str) -> str:
         msg = username.lower().encode() + b"\x00" + password.encode()
         return hmac.new(self._cache_key, msg, hashlib.sha256).hexdigest()
+
+
+def _roles_of(kind: str) -> tuple[str, ...]:
+    """A staff member is an administrator or helpdesk; a service account is only that."""
+    return ("service",) if kind == "service" else ("administrator", "helpdesk")
 
 
 def generate_password() -> str:

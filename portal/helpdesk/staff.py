@@ -16,7 +16,7 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length
 
-from ..core.accounts import RIGHTS, generate_password
+from ..core.accounts import RIGHTS
 from ..core.errors import InvalidInput, NotFound, PortalError, Throttled
 from ..selfservice.state import seal, unseal
 from . import bp
@@ -81,14 +81,12 @@ def staff_new() -> Any:
             abort(400)
         values = {**_form_fields(), "username": request.form.get("username", "").strip(),
                   "kind": request.form.get("kind", "staff")}
-        kind = values["kind"] if values["kind"] in ("staff", "service") else "staff"
-        groups = (accounts.admins_group,) if values["sdk"] else ()
-        password = generate_password()
+        service = values["kind"] == "service"  # the form's role and rights boxes concern staff only
         try:
-            created = accounts.create(actor(), values["username"], password, kind=kind,
-                                      role="service" if kind == "service" else values["role"],
-                                      rights=values["rights"] if kind == "staff" else (), groups=groups,
-                                      display_name=values["display_name"], password_change_required=kind == "staff")
+            created, password = accounts.create_with_generated_password(
+                actor(), values["username"], kind=values["kind"], role="service" if service else values["role"],
+                rights=() if service else values["rights"],
+                groups=(accounts.admins_group,) if values["sdk"] else (), display_name=values["display_name"])
         except InvalidInput as exc:
             errors[exc.field] = exc.reason
         except PortalError as exc:
@@ -96,7 +94,7 @@ def staff_new() -> Any:
         else:
             seal("staff_shown", {"title": f"Password for {created.username} (shown once)", "value": password,
                                  "hint": "They must change it at their first sign-in, then set up an "
-                                         "authenticator app." if kind == "staff" else
+                                         "authenticator app." if not service else
                                          "Put it in the frontend's PORTAL_SDK_PASSWORD."})
             return redirect(url_for("helpdesk.staff_edit", username=created.username))
     return render_template("helpdesk/staff_edit.html", account=None, values=values, errors=errors,

@@ -141,3 +141,18 @@ def test_list_and_info_show_state_but_never_secrets(services) -> None:
     assert services.accounts.info("HAL").display_name == "Hal"
     with pytest.raises(NotFound):
         services.accounts.info("nobody")
+
+
+def test_created_accounts_fit_their_kind_and_generated_passwords_follow_it(services) -> None:
+    with pytest.raises(InvalidInput) as role:
+        services.accounts.create(CLI, "svc", PW, kind="service", role="administrator")
+    assert role.value.field == "role"
+    with pytest.raises(InvalidInput) as rights:
+        services.accounts.create(CLI, "svc", PW, kind="service", role="service", rights=("unblock",))
+    assert rights.value.field == "rights"
+    with pytest.raises(InvalidInput):
+        services.accounts.create(CLI, "hal", PW, kind="staff", role="service")
+    staff, staff_pw = services.accounts.create_with_generated_password(CLI, "hal", rights=("unblock",))
+    svc, svc_pw = services.accounts.create_with_generated_password(CLI, "svc", kind="service", role="service")
+    assert staff.password_change_required and not svc.password_change_required and staff_pw != svc_pw
+    assert services.accounts.authenticate(CLI, "svc", svc_pw).kind == "service"
